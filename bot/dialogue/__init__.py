@@ -1,0 +1,1 @@
+"""Dialogue decisions as plain functions (actions only call these)."""

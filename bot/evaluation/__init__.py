@@ -1,0 +1,1 @@
+"""`make eval`: how well the trained model generalises to real user questions."""

@@ -1,0 +1,172 @@
+"""Load `data/faq.yml` into typed objects, with errors that name file, topic and field."""
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Mapping, Optional
+
+import yaml
+
+from bot.topics import FAQ_TOPICS, MUST_OFFER_HUMAN
+
+REQUIRED_MESSAGES = (
+    "greet", "goodbye", "thank", "bot_challenge", "ask_resolved", "resolved", "affirm_other",
+    "deny_other", "handoff_opened", "handoff_exists", "clarify", "empty_input", "emoji_only",
+    "too_long", "button_yes", "button_no", "button_human",
+)
+
+
+class FaqError(ValueError):
+    """A problem in the FAQ file, phrased for the support staff who edit it."""
+
+    def __init__(self, path: Path, where: str, problem: str) -> None:
+        super().__init__(f"{path}: {where}: {problem}")
+        self.path, self.where, self.problem = path, where, problem
+
+
+@dataclass(frozen=True)
+class Variants:
+    entity: str
+    answers: Dict[str, str]
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    title: str
+    answer: str
+    related: List[str] = field(default_factory=list)
+    offer_human: bool = False
+    urgent: Optional[str] = None
+    variants: Optional[Variants] = None
+
+    def answer_for(self, entities: List[Mapping[str, Any]]) -> str:
+        """The variant matching an extracted entity value, else the general answer."""
+        if self.variants:
+            for ent in entities:
+                if ent.get("entity") == self.variants.entity:
+                    text = self.variants.answers.get(str(ent.get("value")))
+                    if text:
+                        return text
+        return self.answer
+
+
+@dataclass(frozen=True)
+class Faq:
+    settings: Dict[str, str]
+    messages: Dict[str, str]
+    topics: Dict[str, Topic]
+
+    def fill(self, text: str, **values: Any) -> str:
+        """Fill {brand}, other settings and call-specific placeholders."""
+        return string.Formatter().vformat(text, (), _Defaults({**self.settings, **values}))
+
+    def message(self, key: str, **values: Any) -> str:
+        return self.fill(self.messages[key], **values)
+
+
+class _Defaults(dict):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def _text(path: Path, where: str, value: Any, name: str) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise FaqError(path, where, f"field '{name}' must be non-empty text")
+    _check_placeholders(path, where, name, value)
+    return value.strip()
+
+
+def _check_placeholders(path: Path, where: str, name: str, value: str) -> None:
+    try:
+        list(string.Formatter().parse(value))
+    except ValueError as exc:
+        raise FaqError(path, where, f"field '{name}' has a broken {{placeholder}}: {exc}") from None
+
+
+def _mapping(path: Path, where: str, value: Any) -> Dict[str, Any]:
+    if not isinstance(value, dict):
+        raise FaqError(path, where, "must be a mapping (key: value)")
+    return value
+
+
+def _topic(path: Path, name: str, raw: Any) -> Topic:
+    where = f"topic '{name}'"
+    raw = _mapping(path, where, raw)
+    known = {"title", "answer", "related", "offer_human", "urgent", "variants"}
+    unknown = set(raw) - known
+    if unknown:
+        raise FaqError(path, where, f"unknown field(s) {sorted(unknown)}; allowed: {sorted(known)}")
+    related = raw.get("related") or []
+    if not isinstance(related, list) or not all(isinstance(r, str) for r in related):
+        raise FaqError(path, where, "field 'related' must be a list of topic names")
+    for other in related:
+        if other not in FAQ_TOPICS:
+            raise FaqError(path, where, f"field 'related' names unknown topic '{other}'")
+    offer_human = raw.get("offer_human", False)
+    if not isinstance(offer_human, bool):
+        raise FaqError(path, where, "field 'offer_human' must be true or false")
+    if name in MUST_OFFER_HUMAN and not offer_human:
+        raise FaqError(path, where, "field 'offer_human' must be true for this topic")
+    urgent = raw.get("urgent")
+    if name == "report_fraud" and not urgent:
+        raise FaqError(path, where, "field 'urgent' (safety steps shown first) is required")
+    variants = None
+    if raw.get("variants") is not None:
+        v = _mapping(path, f"{where} field 'variants'", raw["variants"])
+        entity = _text(path, where, v.get("entity"), "variants.entity")
+        answers = _mapping(path, f"{where} field 'variants.answers'", v.get("answers"))
+        variants = Variants(
+            entity,
+            {str(k): _text(path, where, a, f"variants.answers.{k}") for k, a in answers.items()},
+        )
+    return Topic(
+        name=name,
+        title=_text(path, where, raw.get("title"), "title"),
+        answer=_text(path, where, raw.get("answer"), "answer"),
+        related=list(related),
+        offer_human=offer_human,
+        urgent=_text(path, where, urgent, "urgent") if urgent else None,
+        variants=variants,
+    )
+
+
+def parse_faq(path: Path, raw: Any) -> Faq:
+    raw = _mapping(path, "top level", raw)
+    settings = _mapping(path, "settings", raw.get("settings"))
+    if not str(settings.get("brand") or "").strip():
+        raise FaqError(path, "settings", "field 'brand' must be set")
+    messages = _mapping(path, "messages", raw.get("messages"))
+    for key in REQUIRED_MESSAGES:
+        _text(path, f"message '{key}'", messages.get(key), key)
+    for key in ("handoff_opened", "handoff_exists"):
+        if "{ticket}" not in messages[key]:
+            raise FaqError(path, f"message '{key}'", "must contain the {ticket} placeholder")
+    topics_raw = _mapping(path, "topics", raw.get("topics"))
+    for name in topics_raw:
+        if name not in FAQ_TOPICS:
+            raise FaqError(path, f"topic '{name}'", f"is not a known topic; known: {list(FAQ_TOPICS)}")
+    missing = [t for t in FAQ_TOPICS if t not in topics_raw]
+    if missing:
+        raise FaqError(path, "topics", f"missing answers for topic(s) {missing}")
+    return Faq(
+        settings={k: str(v) for k, v in settings.items()},
+        messages={k: str(v).strip() for k, v in messages.items()},
+        topics={name: _topic(path, name, topics_raw[name]) for name in FAQ_TOPICS},
+    )
+
+
+def load_faq(path: Path) -> Faq:
+    """Read and validate the FAQ file; raises FaqError naming file, topic and field."""
+    path = Path(path)
+    try:
+        with open(path, encoding="utf-8") as handle:
+            raw = yaml.safe_load(handle)
+    except FileNotFoundError:
+        raise FaqError(path, "file", "not found") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
+        raise FaqError(path, where, f"malformed YAML: {getattr(exc, 'problem', exc)}") from None
+    return parse_faq(path, raw)

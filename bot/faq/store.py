@@ -1,0 +1,45 @@
+"""The FAQ as the action server sees it: loaded at start, reloaded when the file changes.
+
+Fixing an answer therefore needs no retraining and no restart. A broken edit keeps the last
+good FAQ in service (and logs why) instead of taking the assistant down.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from pathlib import Path
+from typing import Optional, Tuple
+
+from bot.faq.model import Faq, FaqError, load_faq
+
+logger = logging.getLogger(__name__)
+
+
+class FaqStore:
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._faq: Optional[Faq] = None
+        self._stamp: Optional[Tuple[int, int]] = None
+        self.get()  # fail fast at start-up when the FAQ is broken
+
+    def _file_stamp(self) -> Tuple[int, int]:
+        st = os.stat(self.path)
+        return st.st_mtime_ns, st.st_size
+
+    def get(self) -> Faq:
+        stamp = self._file_stamp()
+        if stamp == self._stamp and self._faq is not None:
+            return self._faq
+        with self._lock:
+            if stamp != self._stamp or self._faq is None:
+                try:
+                    self._faq = load_faq(self.path)
+                    logger.info("FAQ loaded from %s", self.path)
+                except FaqError:
+                    if self._faq is None:
+                        raise
+                    logger.exception("FAQ edit rejected, keeping the previous version")
+                self._stamp = stamp
+        return self._faq

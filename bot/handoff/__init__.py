@@ -1,0 +1,1 @@
+"""Hand-off to human agents: tickets with the conversation's context."""
