@@ -1,0 +1,49 @@
+# 钱包小助手 — `make help` lists the targets. Quick start: `make run`, `make test`.
+SHELL := /bin/bash
+VENV  := .venv
+BIN   := $(VENV)/bin
+RASA  := $(BIN)/rasa
+MODEL := models/wallet.tar.gz
+EVAL  ?= ../shared/eval/realq.tsv
+export PYTHONDONTWRITEBYTECODE := 1
+export TF_CPP_MIN_LOG_LEVEL := 2
+export SQLALCHEMY_SILENCE_UBER_WARNING := 1
+
+.DEFAULT_GOAL := help
+.PHONY: help setup train model run shell actions test check validate eval clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+setup: ## create .venv (Python 3.10) and install the locked dependencies
+	@scripts/setup.sh
+
+model: setup
+	@scripts/train_if_changed.sh
+
+train: setup ## train the model (always)
+	@FORCE=1 scripts/train_if_changed.sh
+
+run: model ## set up, train if data changed, start Rasa (REST + HTTP API on :5005) and the action server
+	@scripts/run.sh
+
+shell: model ## chat in the terminal (rasa shell, Chinese, with buttons)
+	@scripts/run.sh shell
+
+actions: setup ## start only the action server (port 5055)
+	@$(RASA) run actions --actions actions --port 5055
+
+check: setup ## validate FAQ, domain, NLU data and rules
+	@$(BIN)/bot faq check
+
+validate: setup ## Rasa's own data validation
+	@$(RASA) data validate --domain domain.yml --data data/nlu data/rules data/stories --config config.yml --fail-on-warnings
+
+eval: model ## evaluate on a labelled TSV (EVAL=path; default ../shared/eval/realq.tsv)
+	@$(BIN)/bot eval $(EVAL) --model $(MODEL) --out reports
+
+test: model check validate ## run every test (unit, model, servers, Rasa test stories)
+	@scripts/test.sh
+
+clean: ## remove trained models, reports and local databases (keeps .venv)
+	rm -rf models reports var .pytest_cache

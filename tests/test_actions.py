@@ -1,0 +1,101 @@
+"""The rasa-sdk actions with tracker fixtures (no server needed)."""
+import asyncio
+
+from actions.faq_actions import ActionAnswerFaq, ActionGreet, ActionResolved
+from actions.handoff_actions import ActionClarifyOrHandoff, ActionHandoff
+from bot.handoff.store import TicketStore
+from tests.conftest import make_tracker
+
+
+def run(action, dispatcher, tracker):
+    return asyncio.run(action.run(dispatcher, tracker, {}))
+
+
+def texts(dispatcher):
+    return [m["text"] for m in dispatcher.messages]
+
+
+def tickets(url):
+    keys = ("number", "reason", "intent", "recent_messages", "channel")
+    return [tuple(t[k] for k in keys) for t in TicketStore(url).open_tickets()]
+
+
+def test_answer_faq_with_variant_and_slot(dispatcher):
+    tracker = make_tracker(
+        "退到银行卡要多久", "refund", entities=[{"entity": "payment_channel", "value": "银行卡"}]
+    )
+    events = run(ActionAnswerFaq(), dispatcher, tracker)
+    assert "工作日" in texts(dispatcher)[0]
+    assert texts(dispatcher)[-1] == "这个回答解决您的问题了吗？"
+    assert events == [{"event": "slot", "timestamp": None, "name": "last_topic", "value": "refund"}]
+
+
+def test_report_fraud_urgent_first_and_human_offered(dispatcher):
+    run(ActionAnswerFaq(), dispatcher, make_tracker("有客服让我转到安全账户", "report_fraud"))
+    assert "验证码" in texts(dispatcher)[0]
+    assert {"title": "转人工", "payload": "/contact_human"} in dispatcher.messages[-1]["buttons"]
+
+
+def test_long_message_is_acknowledged(dispatcher):
+    run(ActionAnswerFaq(), dispatcher, make_tracker("退款" * 400, "refund"))
+    assert "比较长" in texts(dispatcher)[0]
+
+
+def test_conversation_replies_come_from_the_faq(dispatcher):
+    run(ActionGreet(), dispatcher, make_tracker("你好", "greet"))
+    run(ActionResolved(), dispatcher, make_tracker("是", "affirm"))
+    assert "钱包小助手" in texts(dispatcher)[0] and len(texts(dispatcher)) == 2
+
+
+def test_contact_human_opens_one_ticket_with_context(dispatcher, handoff_db):
+    earlier = [{"event": "user", "text": "我的退款还没到"}, {"event": "bot", "text": "…"}]
+    tracker = make_tracker("转人工", "contact_human", events=earlier, channel="rest")
+    run(ActionHandoff(), dispatcher, tracker)
+    run(ActionHandoff(), dispatcher, tracker)
+    rows = tickets(handoff_db)
+    assert len(rows) == 1
+    number, reason, intent, recent, channel = rows[0]
+    assert (reason, intent, channel) == ("contact_human", "contact_human", "rest")
+    assert "我的退款还没到" in recent
+    assert number in texts(dispatcher)[0] and "已有" in texts(dispatcher)[1]
+
+
+def test_deny_after_answer_is_not_solved(dispatcher, handoff_db):
+    tracker = make_tracker("没用", "deny", slots={"last_topic": "refund"})
+    run(ActionHandoff(), dispatcher, tracker)
+    assert tickets(handoff_db)[0][1:3] == ("not_solved", "refund")
+
+
+def test_low_confidence_close_topics_asks_first(dispatcher, handoff_db):
+    ranking = [
+        {"name": "nlu_fallback", "confidence": 0.55},
+        {"name": "refund", "confidence": 0.42},
+        {"name": "payment_failure", "confidence": 0.38},
+    ]
+    tracker = make_tracker("钱的事情", "nlu_fallback", 0.55, ranking=ranking)
+    run(ActionClarifyOrHandoff(), dispatcher, tracker)
+    assert [b["payload"] for b in dispatcher.messages[0]["buttons"]][:2] == ["/refund", "/payment_failure"]
+    assert tickets(handoff_db) == []
+
+
+def test_low_confidence_after_clarifying_hands_off(dispatcher, handoff_db):
+    ranking = [
+        {"name": "nlu_fallback", "confidence": 0.55},
+        {"name": "refund", "confidence": 0.42},
+        {"name": "payment_failure", "confidence": 0.38},
+    ]
+    earlier = [
+        {"event": "user", "text": "钱的事情"},
+        {"event": "action", "name": "action_clarify_or_handoff"},
+        {"event": "action", "name": "action_listen"},
+    ]
+    tracker = make_tracker("都不是", "nlu_fallback", 0.55, ranking=ranking, events=earlier)
+    run(ActionClarifyOrHandoff(), dispatcher, tracker)
+    assert tickets(handoff_db)[0][1:3] == ("low_confidence", "refund")
+
+
+def test_emoji_only_and_empty_get_polite_prompts(dispatcher, handoff_db):
+    run(ActionClarifyOrHandoff(), dispatcher, make_tracker("😀🎉", "nlu_fallback", 1.0, ranking=[]))
+    run(ActionClarifyOrHandoff(), dispatcher, make_tracker("   ", "nlu_fallback", 1.0, ranking=[]))
+    assert "表情" in texts(dispatcher)[0] and "还没有输入" in texts(dispatcher)[1]
+    assert tickets(handoff_db) == []

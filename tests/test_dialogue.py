@@ -1,0 +1,43 @@
+from bot.dialogue.clarify import best_guess, clarify_candidates, ranked_topics
+from bot.dialogue.history import action_before_latest_user_message
+from bot.settings import HandoffSettings
+
+SETTINGS = HandoffSettings()
+
+
+def _ranking(*pairs):
+    return [{"name": "nlu_fallback", "confidence": 0.55}] + [{"name": n, "confidence": c} for n, c in pairs]
+
+
+def test_close_topics_are_offered():
+    assert clarify_candidates(_ranking(("refund", 0.4), ("payment_failure", 0.35)), SETTINGS) == [
+        "refund",
+        "payment_failure",
+    ]
+
+
+def test_far_apart_or_weak_or_non_topic_means_no_clarification():
+    assert clarify_candidates(_ranking(("refund", 0.5), ("payment_failure", 0.1)), SETTINGS) is None
+    assert clarify_candidates(_ranking(("refund", 0.2), ("payment_failure", 0.05)), SETTINGS) is None
+    assert clarify_candidates(_ranking(("out_of_scope", 0.4), ("refund", 0.35)), SETTINGS) is None
+    off = HandoffSettings(clarify_enabled=False)
+    assert clarify_candidates(_ranking(("refund", 0.4), ("payment_failure", 0.35)), off) is None
+
+
+def test_best_guess_skips_fallback():
+    assert ranked_topics(_ranking(("refund", 0.2), ("login_failure", 0.3)))[0] == ("login_failure", 0.3)
+    assert best_guess({"intent_ranking": _ranking(("refund", 0.4))}) == ("refund", 0.4)
+    assert best_guess({"intent": {"name": "greet", "confidence": 0.9}}) == ("greet", 0.9)
+
+
+def test_action_before_latest_user_message():
+    events = [
+        {"event": "action", "name": "action_listen"},
+        {"event": "user", "text": "a"},
+        {"event": "action", "name": "action_clarify_or_handoff"},
+        {"event": "bot", "text": "您是想问…"},
+        {"event": "action", "name": "action_listen"},
+        {"event": "user", "text": "b"},
+    ]
+    assert action_before_latest_user_message(events) == "action_clarify_or_handoff"
+    assert action_before_latest_user_message(events[:2]) is None
