@@ -8,6 +8,7 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.shared import faq, send
+from bot.dialogue.history import latest_user_text
 from bot.faq.render import render_topic
 from bot.text import MAX_NLU_CHARS
 from bot.topics import FAQ_TOPICS
@@ -29,7 +30,7 @@ class ActionAnswerFaq(Action):
         if topic not in current.topics:
             dispatcher.utter_message(text=current.message("clarify"))
             return []
-        if len(tracker.latest_message.get("text") or "") > MAX_NLU_CHARS:
+        if len(latest_user_text(tracker.events)) > MAX_NLU_CHARS:
             dispatcher.utter_message(text=current.message("too_long"))
         entities = tracker.latest_message.get("entities") or []
         send(dispatcher, render_topic(current, current.topics[topic], entities))

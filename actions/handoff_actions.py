@@ -8,12 +8,12 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.shared import faq, send
 from bot.dialogue.clarify import best_guess, clarify_candidates
-from bot.dialogue.history import action_before_latest_user_message
+from bot.dialogue.history import action_before_latest_user_message, latest_user_text
 from bot.faq.render import render_clarify
 from bot.handoff.context import recent_user_messages
 from bot.handoff.store import HandoffRequest, ticket_store
 from bot.settings import handoff_settings
-from bot.text import has_words, normalize_text
+from bot.text import has_words, normalize_text, strip_control
 
 REASON_BY_INTENT = {
     "contact_human": "contact_human",
@@ -65,9 +65,9 @@ class ActionClarifyOrHandoff(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
         current = faq()
-        raw = tracker.latest_message.get("text") or ""
+        raw = latest_user_text(tracker.events)
         if not has_words(normalize_text(raw)):
-            dispatcher.utter_message(text=current.message("emoji_only" if raw.strip() else "empty_input"))
+            dispatcher.utter_message(text=current.message("emoji_only" if strip_control(raw).strip() else "empty_input"))
             return []
         ranking = tracker.latest_message.get("intent_ranking") or []
         candidates = clarify_candidates(ranking, handoff_settings())

@@ -41,3 +41,11 @@ def test_action_before_latest_user_message():
     ]
     assert action_before_latest_user_message(events) == "action_clarify_or_handoff"
     assert action_before_latest_user_message(events[:2]) is None
+
+
+def test_latest_user_text_is_the_raw_text():
+    from bot.dialogue.history import latest_user_text
+
+    events = [{"event": "user", "text": "😀"}, {"event": "bot", "text": "x"}]
+    assert latest_user_text(events) == "😀"
+    assert latest_user_text([]) == ""

@@ -18,3 +18,12 @@ def action_before_latest_user_message(events: Sequence[Mapping[str, Any]]) -> Op
             if event.get("name") not in IGNORED_ACTIONS:
                 return event.get("name")
     return None
+
+
+def latest_user_text(events: Sequence[Mapping[str, Any]]) -> str:
+    """What the user actually typed last (the NLU's `latest_message` holds the normalised text)."""
+    for event in reversed(events):
+        if event.get("event") == "user":
+            text = event.get("text")
+            return text if isinstance(text, str) else ""
+    return ""

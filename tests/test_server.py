@@ -1,0 +1,137 @@
+"""End to end over HTTP: the REST channel, the HTTP API, hand-off tickets, bad input."""
+import uuid
+
+import pytest
+import requests
+
+from bot.handoff.store import TicketStore
+from bot.topics import ALL_INTENTS, FALLBACK_INTENT
+from tests.conftest import MODEL
+from tests.servers import running_assistant
+
+pytestmark = pytest.mark.server
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    if not MODEL.exists():
+        pytest.fail("models/wallet.tar.gz is missing: run `make train`")
+    with running_assistant(tmp_path_factory.mktemp("server")) as urls:
+        yield urls
+
+
+def chat(server, sender, message):
+    r = requests.post(f"{server['rasa']}/webhooks/rest/webhook",
+                      json={"sender": sender, "message": message}, timeout=60)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def texts(replies):
+    return "\n".join(m.get("text", "") for m in replies)
+
+
+def test_greeting_in_chinese(server):
+    assert "钱包小助手" in texts(chat(server, f"u-{uuid.uuid4()}", "你好呀"))
+
+
+def test_faq_answer_then_not_solved_opens_ticket(server):
+    user = f"u-{uuid.uuid4()}"
+    replies = chat(server, user, "申请的退款一直没有退回来，怎么回事")
+    assert replies[-1]["text"] == "这个回答解决您的问题了吗？"
+    assert [b["payload"] for b in replies[-1]["buttons"]][:2] == ["/affirm", "/deny"]
+    replies = chat(server, user, "/deny")
+    store = TicketStore(server["db_url"])
+    ticket = [t for t in store.open_tickets() if t["conversation_id"] == user][0]
+    assert ticket["number"] in texts(replies)
+    assert ticket["reason"] == "not_solved" and ticket["intent"] == "refund"
+    assert ticket["channel"] == "rest"
+    assert "申请的退款一直没有退回来，怎么回事" in ticket["recent_messages"]
+
+
+def test_answer_helped(server):
+    user = f"u-{uuid.uuid4()}"
+    chat(server, user, "手机号换了，绑定的号码怎么改")
+    assert "太好了" in texts(chat(server, user, "/affirm"))
+
+
+def test_human_requested(server):
+    user = f"u-{uuid.uuid4()}"
+    replies = chat(server, user, "帮我转接真人客服吧")
+    tickets = [t for t in TicketStore(server["db_url"]).open_tickets() if t["conversation_id"] == user]
+    assert len(tickets) == 1 and tickets[0]["number"] in texts(replies)
+    assert tickets[0]["reason"] == "contact_human"
+
+
+def test_out_of_scope_is_handed_off_not_answered(server):
+    user = f"u-{uuid.uuid4()}"
+    replies = chat(server, user, "明天北京会下雨吗")
+    assert "工单" in texts(replies)
+    assert "这个回答解决您的问题了吗" not in texts(replies)
+
+
+@pytest.mark.parametrize(
+    "text,intent",
+    [
+        ("登陆一直提示网络异常进不去", "login_failure"),
+        ("帳號被凍結了怎麼解凍", "account_frozen"),
+        ("ＡＰＰ一打开就闪退", "app_problem"),
+        ("收不到短信验证码 😭", "forgot_password"),
+        ("refund 什么时候到账", "refund"),
+        ("有人冒充客服让我把钱转到安全账户", "report_fraud"),
+    ],
+)
+def test_model_parse_understands_variants(server, text, intent):
+    r = requests.post(f"{server['rasa']}/model/parse", json={"text": text}, timeout=30)
+    assert r.status_code == 200
+    assert r.json()["intent"]["name"] == intent
+
+
+def test_model_parse_returns_contract_intents(server):
+    for text in ["嗯", "asdfgh", "退款", "谢谢你", "????"]:
+        name = requests.post(f"{server['rasa']}/model/parse", json={"text": text}, timeout=30).json()["intent"]["name"]
+        assert name in ALL_INTENTS + (FALLBACK_INTENT,)
+
+
+@pytest.mark.parametrize(
+    "message,expect",
+    [
+        ("", "还没有输入"),
+        ("     ", "还没有输入"),
+        ("😀😀🎉", "表情"),
+        ("？？？！！", "表情"),
+        ("\x00\x01\x02", "还没有输入"),
+    ],
+)
+def test_empty_and_symbol_only_messages_get_a_polite_prompt(server, message, expect):
+    assert expect in texts(chat(server, f"u-{uuid.uuid4()}", message))
+
+
+def test_very_long_message_is_answered(server):
+    replies = chat(server, f"u-{uuid.uuid4()}", "我的退款一直没有到账。" + "真的很着急" * 1000)
+    assert replies and "比较长" in texts(replies)
+
+
+@pytest.mark.parametrize(
+    "body,status",
+    [
+        (b"{not json", 400),
+        (b"\xff\xfe\x00", 400),
+        (b'{"sender": "a", "message": 5}', 400),
+        (b'{"sender": "a", "message": ["x"]}', 400),
+        (b'{"message": "hi"}', 400),
+        (b"[]", 400),
+        ('{"sender": "a", "message": "' .encode() + b"a" * 25000 + b'"}', 413),
+    ],
+)
+def test_bad_payloads_get_clear_4xx(server, body, status):
+    r = requests.post(f"{server['rasa']}/webhooks/rest/webhook", data=body,
+                      headers={"Content-Type": "application/json"}, timeout=30)
+    assert r.status_code == status
+    assert "error" in r.json()
+
+
+def test_conversation_survives_bad_input(server):
+    user = f"u-{uuid.uuid4()}"
+    requests.post(f"{server['rasa']}/webhooks/rest/webhook", data=b'{"sender": "%s", "message": 1}' % user.encode(), timeout=30)
+    assert "钱包小助手" in texts(chat(server, user, "你好"))
