@@ -6,7 +6,7 @@ mode="${1:-server}"
 port="${RASA_PORT:-5005}"
 action_port="${ACTION_PORT:-5055}"
 mkdir -p var logs
-export SQLALCHEMY_SILENCE_UBER_WARNING=1 TF_CPP_MIN_LOG_LEVEL=2
+export SQLALCHEMY_SILENCE_UBER_WARNING=1 TF_CPP_MIN_LOG_LEVEL=2 PYTHONWARNINGS=ignore
 
 .venv/bin/rasa run actions --actions actions --port "$action_port" > logs/actions.log 2>&1 &
 actions_pid=$!

@@ -3,7 +3,7 @@
 # test stories. pytest's exit 5 (no tests collected) is a failure here: a test run must test.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-export SQLALCHEMY_SILENCE_UBER_WARNING=1 TF_CPP_MIN_LOG_LEVEL=2
+export SQLALCHEMY_SILENCE_UBER_WARNING=1 TF_CPP_MIN_LOG_LEVEL=2 PYTHONWARNINGS=ignore
 mkdir -p reports
 status=0
 

@@ -6,6 +6,7 @@ import csv
 import json
 import logging
 import time
+from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 from typing import List, Optional, Tuple
@@ -60,6 +61,20 @@ def plot_confusion(labels: List[str], matrix: List[List[int]], out: Path) -> Non
     plt.close(fig)
 
 
+def variant_answers(parsed: List[dict], predicted: List[str]) -> int:
+    """How many answers the extracted entities switch to a specific FAQ variant."""
+    from bot.faq.model import load_faq
+    from bot.paths import faq_path
+
+    faq = load_faq(faq_path())
+    count = 0
+    for p, topic in zip(parsed, predicted):
+        if topic in faq.topics:
+            t = faq.topics[topic]
+            count += t.answer_for(p.get("entities") or []) != t.answer
+    return count
+
+
 def main(tsv: Optional[str], model: str, out_dir: str) -> int:
     path = Path(tsv) if tsv else DEFAULT_TSV
     rows = read_labelled(path)
@@ -73,6 +88,8 @@ def main(tsv: Optional[str], model: str, out_dir: str) -> int:
     predicted = [(p.get("intent") or {}).get("name") or "nlu_fallback" for p in parsed]
     scores = score(gold, predicted)
     entities = sum(bool(p.get("entities")) for p in parsed)
+    by_entity = Counter(e["entity"] for p in parsed for e in p.get("entities") or [])
+    tailored = variant_answers(parsed, predicted)
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -84,6 +101,8 @@ def main(tsv: Optional[str], model: str, out_dir: str) -> int:
         "seconds": round(elapsed, 2),
         **asdict(scores),
         "rows_with_entities": entities,
+        "entities_found": dict(by_entity),
+        "answers_tailored_by_entity": tailored,
         "confusion": {"labels": labels, "matrix": matrix},
         "errors": [
             {"text": t, "gold": g, "predicted": p}
@@ -100,6 +119,7 @@ def main(tsv: Optional[str], model: str, out_dir: str) -> int:
     print(f"accuracy (in-scope, {scores.in_scope_rows} rows):   {scores.accuracy:.3f}")
     print(f"wrong-answer rate (in-scope):          {scores.wrong_answer_rate:.3f}")
     print(f"out_of_scope handed off ({scores.out_of_scope_rows} rows): {scores.out_of_scope_handed_off:.3f}")
-    print(f"rows with a wallet entity (spaCy EntityRuler): {entities}")
+    print(f"rows with a wallet entity (spaCy EntityRuler): {entities} {dict(by_entity)}")
+    print(f"answers tailored to the entity (FAQ variants, e.g. refund to 银行卡 vs 余额): {tailored}")
     print(f"report: {out / 'eval_report.json'}, confusion matrix: {out / 'eval_confusion.png'}")
     return 0

@@ -1,0 +1,52 @@
+"""Intent classifier that blends a logistic regression with DIET's ranking.
+
+DIET alone is over-confident on questions unlike its training data (confidence ≈1.0 on
+wrong answers), so a confidence threshold cannot separate right from wrong. A logistic
+regression over the same sparse word + character n-gram features is better calibrated but
+less sharp. The weighted average of the two distributions keeps DIET's ranking quality and the
+regression's calibration, so `FallbackClassifier` below it hands off the uncertain cases.
+Place it right after DIETClassifier (with `ranking_length: 0`, the full distribution).
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, List, Text
+
+from rasa.engine.recipes.default_recipe import DefaultV1Recipe
+from rasa.nlu.classifiers.logistic_regression_classifier import LogisticRegressionClassifier
+from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY
+from rasa.shared.nlu.training_data.message import Message
+
+
+def blend_rankings(
+    first: List[Dict[str, Any]], second: List[Dict[str, Any]], first_weight: float
+) -> List[Dict[str, Any]]:
+    """Weighted average of two intent distributions, best first."""
+    a = {r["name"]: float(r["confidence"]) for r in first}
+    b = {r["name"]: float(r["confidence"]) for r in second}
+    merged = {
+        name: first_weight * a.get(name, 0.0) + (1.0 - first_weight) * b.get(name, 0.0)
+        for name in set(a) | set(b)
+    }
+    return [{"name": n, "confidence": c} for n, c in sorted(merged.items(), key=lambda kv: -kv[1])]
+
+
+@DefaultV1Recipe.register(
+    DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True
+)
+class BlendedIntentClassifier(LogisticRegressionClassifier):
+    @staticmethod
+    def get_default_config() -> Dict[Text, Any]:
+        return {**LogisticRegressionClassifier.get_default_config(), "max_iter": 300, "weight": 0.7}
+
+    def process(self, messages: List[Message]) -> List[Message]:
+        earlier = {id(m): list(m.get(INTENT_RANKING_KEY) or []) for m in messages}
+        super().process(messages)  # sets the regression's intent and ranking
+        weight = float(self.config["weight"])
+        for message in messages:
+            previous = [r for r in earlier[id(message)] if r.get("name")]
+            if not previous or not message.get(INTENT_RANKING_KEY):
+                continue
+            ranking = blend_rankings(message.get(INTENT_RANKING_KEY), previous, weight)
+            message.set(INTENT, ranking[0], add_to_output=True)
+            message.set(INTENT_RANKING_KEY, ranking, add_to_output=True)
+        return messages
