@@ -2,11 +2,11 @@ from bot.nlu.blend import blend_rankings
 
 
 def test_blend_is_a_weighted_average_best_first():
-    lr = [{"name": "refund", "confidence": 0.6}, {"name": "payment_failure", "confidence": 0.4}]
+    lr = [{"name": "refund", "confidence": 0.8}, {"name": "payment_failure", "confidence": 0.2}]
     diet = [{"name": "payment_failure", "confidence": 0.9}, {"name": "refund", "confidence": 0.1}]
     blended = blend_rankings(lr, diet, 0.7)
     assert [r["name"] for r in blended] == ["refund", "payment_failure"]
-    assert abs(blended[0]["confidence"] - (0.7 * 0.6 + 0.3 * 0.1)) < 1e-9
+    assert abs(blended[0]["confidence"] - (0.7 * 0.8 + 0.3 * 0.1)) < 1e-9
     assert abs(sum(r["confidence"] for r in blended) - 1.0) < 1e-9
 
 

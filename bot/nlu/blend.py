@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Text
 
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.nlu.classifiers.logistic_regression_classifier import LogisticRegressionClassifier
-from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY
+from rasa.shared.nlu.constants import INTENT, INTENT_RANKING_KEY, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
 
@@ -30,6 +30,11 @@ def blend_rankings(
     return [{"name": n, "confidence": c} for n, c in sorted(merged.items(), key=lambda kv: -kv[1])]
 
 
+def _has_text_features(message: Message) -> bool:
+    _, sentence = message.get_sparse_features(TEXT)
+    return sentence is not None and sentence.features.shape[-1] > 0 and sentence.features.nnz > 0
+
+
 @DefaultV1Recipe.register(
     DefaultV1Recipe.ComponentType.INTENT_CLASSIFIER, is_trainable=True
 )
@@ -39,10 +44,14 @@ class BlendedIntentClassifier(LogisticRegressionClassifier):
         return {**LogisticRegressionClassifier.get_default_config(), "max_iter": 300, "weight": 0.7}
 
     def process(self, messages: List[Message]) -> List[Message]:
-        earlier = {id(m): list(m.get(INTENT_RANKING_KEY) or []) for m in messages}
-        super().process(messages)  # sets the regression's intent and ranking
+        # A message without features (empty after normalisation) keeps DIET's answer;
+        # the empty-message guard at the end of the pipeline deals with it.
+        featured = [m for m in messages if _has_text_features(m)]
+        earlier = {id(m): list(m.get(INTENT_RANKING_KEY) or []) for m in featured}
+        if featured:
+            super().process(featured)  # sets the regression's intent and ranking
         weight = float(self.config["weight"])
-        for message in messages:
+        for message in featured:
             previous = [r for r in earlier[id(message)] if r.get("name")]
             if not previous or not message.get(INTENT_RANKING_KEY):
                 continue
