@@ -8,6 +8,8 @@ from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.shared import faq, send
+from actions.handoff_actions import open_handoff
+from bot.dialogue.escalation import escalation_reason
 from bot.dialogue.history import latest_user_text
 from bot.faq.render import render_topic
 from bot.text import MAX_NLU_CHARS
@@ -23,6 +25,9 @@ class ActionAnswerFaq(Action):
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
+        reason = escalation_reason(tracker.events)
+        if reason:  # asked for a person twice, or said 没用 twice: no more FAQ answers
+            return open_handoff(dispatcher, tracker, reason)
         current = faq()
         topic = (tracker.latest_message.get("intent") or {}).get("name")
         if topic not in FAQ_TOPICS:

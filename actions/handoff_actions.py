@@ -1,18 +1,25 @@
-"""Hand-off to a person: open a ticket with context, or first ask which topic was meant."""
+"""Hand-off to a person: open a ticket with context and pause the assistant, or first ask
+which topic was meant, or offer a person after an unhelpful answer."""
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Any, Dict, List, Text
 
 from rasa_sdk import Action, Tracker
+from rasa_sdk.events import ConversationPaused
 from rasa_sdk.executor import CollectingDispatcher
 
 from actions.shared import faq, send
-from bot.dialogue.clarify import best_guess, clarify_candidates
+from bot.dialogue.clarify import best_guess, clarify_candidates, ranked_topics
+from bot.dialogue.escalation import count_unhelpful
 from bot.dialogue.history import action_before_latest_user_message, latest_user_text
-from bot.faq.render import render_clarify
-from bot.handoff.context import recent_user_messages
+from bot.faq.render import button, render_clarify
+from bot.handoff.agents import agent_store
+from bot.handoff.context import recent_user_messages, transcript_so_far
+from bot.handoff.hours import opening_in_words
+from bot.handoff.queue import estimated_wait_seconds, wait_in_words
 from bot.handoff.store import HandoffRequest, ticket_store
-from bot.settings import handoff_settings
+from bot.settings import handoff_settings, support_hours
 from bot.text import has_words, normalize_text, strip_control
 
 REASON_BY_INTENT = {
@@ -23,11 +30,14 @@ REASON_BY_INTENT = {
 }
 
 
-def open_handoff(dispatcher: CollectingDispatcher, tracker: Tracker, reason: str) -> None:
+def open_handoff(dispatcher: CollectingDispatcher, tracker: Tracker, reason: str) -> List[Dict[str, Any]]:
+    """Open (or reuse) the ticket, tell the user what happens next, pause the assistant."""
     settings = handoff_settings()
+    current = faq()
     intent, confidence = best_guess(tracker.latest_message)
     if reason == "not_solved":
         intent, confidence = tracker.get_slot("last_topic") or intent, None
+    ranking = ranked_topics(tracker.latest_message.get("intent_ranking") or [])
     request = HandoffRequest(
         conversation_id=tracker.sender_id,
         channel=tracker.get_latest_input_channel() or "unknown",
@@ -35,14 +45,30 @@ def open_handoff(dispatcher: CollectingDispatcher, tracker: Tracker, reason: str
         intent=intent,
         confidence=confidence,
         recent_messages=recent_user_messages(tracker.events, settings.recent_messages),
+        suggestions=[{"intent": n, "confidence": round(c, 3)} for n, c in ranking[:3]],
+        transcript=transcript_so_far(tracker.events),
     )
-    ticket, created = ticket_store(settings.database_url).open_ticket(request)
-    key = "handoff_opened" if created else "handoff_exists"
-    dispatcher.utter_message(text=faq().message(key, ticket=ticket["number"]))
+    store = ticket_store(settings.database_url)
+    ticket, created = store.open_ticket(request)
+    if not created:
+        dispatcher.utter_message(text=current.message("handoff_exists", ticket=ticket["number"]))
+        return [ConversationPaused()]
+    dispatcher.utter_message(text=current.message("handoff_opened", ticket=ticket["number"]))
+    now = datetime.now(timezone.utc)
+    opening = support_hours().next_opening(now)
+    if opening is not None:
+        dispatcher.utter_message(text=current.message("handoff_after_hours", opening=opening_in_words(opening, now)))
+    else:
+        position = store.queue_position(ticket["number"])
+        wait = estimated_wait_seconds(position, store.recent_handling_seconds(),
+                                      agent_store(settings.database_url).active_agents())
+        dispatcher.utter_message(text=current.message("handoff_queue", ahead=max(0, position - 1),
+                                                      wait=wait_in_words(wait)))
+    return [ConversationPaused()]
 
 
 class ActionHandoff(Action):
-    """contact_human, out_of_scope, and 否 after an answer: open (or reuse) a ticket."""
+    """contact_human, out_of_scope, a second 否: open (or reuse) a ticket."""
 
     def name(self) -> Text:
         return "action_handoff"
@@ -51,7 +77,23 @@ class ActionHandoff(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
         intent = (tracker.latest_message.get("intent") or {}).get("name")
-        open_handoff(dispatcher, tracker, REASON_BY_INTENT.get(intent, "contact_human"))
+        return open_handoff(dispatcher, tracker, REASON_BY_INTENT.get(intent, "contact_human"))
+
+
+class ActionNotSolved(Action):
+    """否 after an answer: offer a person (and a rephrase); the second time, hand off."""
+
+    def name(self) -> Text:
+        return "action_not_solved"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[Dict[Text, Any]]:
+        if count_unhelpful(tracker.events) >= 2:
+            return open_handoff(dispatcher, tracker, "not_solved")
+        current = faq()
+        dispatcher.utter_message(text=current.message("not_solved_offer"),
+                                 buttons=[button(current.message("button_human"), "contact_human")])
         return []
 
 
@@ -75,5 +117,4 @@ class ActionClarifyOrHandoff(Action):
         if candidates and not asked_already:
             send(dispatcher, render_clarify(current, candidates))
             return []
-        open_handoff(dispatcher, tracker, "low_confidence")
-        return []
+        return open_handoff(dispatcher, tracker, "low_confidence")

@@ -15,7 +15,26 @@ def main(argv: Optional[List[str]] = None) -> int:
     ev.add_argument("tsv", nargs="?", default=None)
     ev.add_argument("--model", default="models/wallet.tar.gz")
     ev.add_argument("--out", default="reports")
+    agents = sub.add_parser("agents", help="support agents of the console").add_subparsers(
+        dest="agents_command", required=True)
+    add = agents.add_parser("add", help="create an agent (asks for the password)")
+    add.add_argument("name")
+    add.add_argument("--password-stdin", action="store_true", help="read the password from stdin")
+    pw = agents.add_parser("passwd", help="set an agent's password")
+    pw.add_argument("name")
+    pw.add_argument("--password-stdin", action="store_true")
+    agents.add_parser("list", help="list agents")
+    sub.add_parser("console", help="start the agent console (http://127.0.0.1:5006)")
     args = parser.parse_args(argv)
+
+    if args.command == "agents":
+        return agents_command(args)
+    if args.command == "console":
+        from bot.console.app import main as console_main
+
+        sys.argv = sys.argv[:1]
+        console_main()
+        return 0
 
     if args.command == "faq" and args.faq_command == "check":
         from bot.faq.check import check_project
@@ -30,6 +49,38 @@ def main(argv: Optional[List[str]] = None) -> int:
 
         return eval_main(args.tsv, args.model, args.out)
     return 2
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    import getpass
+
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Repeat: ") != first:
+        raise ValueError("passwords differ")
+    return first
+
+
+def agents_command(args) -> int:
+    from bot.handoff.agents import agent_store
+    from bot.settings import handoff_settings
+
+    store = agent_store(handoff_settings().database_url)
+    try:
+        if args.agents_command == "add":
+            agent = store.add(args.name, _read_password(args.password_stdin))
+            print(f"agent '{agent['name']}' created")
+        elif args.agents_command == "passwd":
+            store.set_password(args.name, _read_password(args.password_stdin))
+            print(f"password of '{args.name}' changed")
+        else:
+            for agent in store.list():
+                print(agent["name"] + ("" if agent["active"] else " (inactive)"))
+    except ValueError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":

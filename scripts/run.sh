@@ -8,9 +8,15 @@ action_port="${ACTION_PORT:-5055}"
 mkdir -p var logs
 export SQLALCHEMY_SILENCE_UBER_WARNING=1 TF_CPP_MIN_LOG_LEVEL=2 PYTHONWARNINGS=ignore
 
+console_port="${CONSOLE_PORT:-5006}"
 .venv/bin/rasa run actions --actions actions --port "$action_port" > logs/actions.log 2>&1 &
 actions_pid=$!
-trap 'kill $actions_pid 2>/dev/null || true' EXIT INT TERM
+console_pid=""
+trap 'kill $actions_pid $console_pid 2>/dev/null || true' EXIT INT TERM
+if [ "$mode" != shell ]; then
+  WALLET_RASA_URL="http://127.0.0.1:$port" .venv/bin/python -m bot.console --port "$console_port" > logs/console.log 2>&1 &
+  console_pid=$!
+fi
 for _ in $(seq 60); do
   curl -sf "http://127.0.0.1:$action_port/health" >/dev/null && break
   kill -0 $actions_pid 2>/dev/null || { echo "Action server failed, see logs/actions.log"; exit 1; }
@@ -29,6 +35,8 @@ cat <<MSG
       curl -s -XPOST http://127.0.0.1:$port/webhooks/rest/webhook \\
         -H 'Content-Type: application/json' -d '{"sender":"u1","message":"退款多久到账"}'
     Parse only:  curl -s -XPOST http://127.0.0.1:$port/model/parse -d '{"text":"登陆不上去"}'
+    Agent console: http://127.0.0.1:$console_port  (create an agent first: .venv/bin/bot agents add 小王)
+    REST users get agent replies on their next message or with POST /webhooks/rest/poll {"sender":"u1"}
     Terminal chat: make shell      Stop: Ctrl-C
 MSG
 .venv/bin/rasa run -m models/wallet.tar.gz --enable-api -i "${RASA_HOST:-127.0.0.1}" --port "$port" \

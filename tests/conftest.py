@@ -58,6 +58,24 @@ def handoff_db(monkeypatch, sqlite_url):
     settings.handoff_settings.cache_clear()
 
 
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A fresh schema in the machine's PostgreSQL for this test run, dropped afterwards."""
+    if not postgres_available():
+        pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_URL} (make test expects it)")
+    import uuid
+
+    import psycopg2
+
+    schema = f"wallet_test_{uuid.uuid4().hex[:10]}"
+    conn = psycopg2.connect(POSTGRES_URL)
+    conn.autocommit = True
+    conn.cursor().execute(f'CREATE SCHEMA "{schema}"')
+    yield f"{POSTGRES_URL}?options=-csearch_path%3D{schema}"
+    conn.cursor().execute(f'DROP SCHEMA "{schema}" CASCADE')
+    conn.close()
+
+
 def postgres_available() -> bool:
     try:
         import psycopg2

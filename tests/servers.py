@@ -37,12 +37,23 @@ def wait_for(url: str, proc: subprocess.Popen, log: Path, timeout: float = 120) 
 
 
 @contextmanager
-def running_assistant(workdir: Path) -> Iterator[Dict[str, str]]:
-    """Action server + Rasa server (REST channel, HTTP API) on loopback; yields their URLs."""
-    rasa_port, action_port = free_port(), free_port()
-    db_url = f"sqlite:///{workdir / 'tickets.db'}"
+def running_assistant(workdir: Path, db_url: str = "", console: bool = True) -> Iterator[Dict[str, str]]:
+    """Action server, Rasa server (REST channel, HTTP API) and agent console on loopback.
+
+    Support hours are 24/7 here (a test settings file), so hand-offs go to the live queue.
+    """
+    rasa_port, action_port, console_port = free_port(), free_port(), free_port()
+    db_url = db_url or f"sqlite:///{workdir / 'tickets.db'}"
+    settings = workdir / "assistant.yml"
+    settings.write_text(
+        (ROOT / "config/assistant.yml").read_text(encoding="utf-8").split("support_hours:")[0]
+        + "support_hours:\n  timezone: Asia/Shanghai\n  weekly:\n"
+        + "".join(f'    {d}: ["00:00", "23:59:59"]\n' for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")),
+        encoding="utf-8",
+    )
     env = {**os.environ, "WALLET_DB_URL": db_url, "TF_CPP_MIN_LOG_LEVEL": "2",
-           "SQLALCHEMY_SILENCE_UBER_WARNING": "1"}
+           "SQLALCHEMY_SILENCE_UBER_WARNING": "1", "WALLET_SETTINGS": str(settings),
+           "WALLET_RASA_URL": f"http://127.0.0.1:{rasa_port}", "PYTHONWARNINGS": "ignore"}
     endpoints = workdir / "endpoints.yml"
     endpoints.write_text(
         f'action_endpoint:\n  url: "http://127.0.0.1:{action_port}/webhook"\n'
@@ -65,10 +76,20 @@ def running_assistant(workdir: Path) -> Iterator[Dict[str, str]]:
             cwd=ROOT, env=env, stdout=open(rasa_log, "w"), stderr=subprocess.STDOUT,
         )
         procs.append(rasa)
+        urls = {"rasa": f"http://127.0.0.1:{rasa_port}", "db_url": db_url, "env": env,
+                "rasa_log": str(rasa_log), "action_log": str(action_log)}
+        if console:
+            console_log = workdir / "console.log"
+            console_proc = subprocess.Popen(
+                [sys.executable, "-m", "bot.console", "--port", str(console_port)],
+                cwd=ROOT, env=env, stdout=open(console_log, "w"), stderr=subprocess.STDOUT,
+            )
+            procs.append(console_proc)
+            wait_for(f"http://127.0.0.1:{console_port}/health", console_proc, console_log)
+            urls.update(console=f"http://127.0.0.1:{console_port}", console_log=str(console_log))
         wait_for(f"http://127.0.0.1:{action_port}/health", actions, action_log)
         wait_for(f"http://127.0.0.1:{rasa_port}/", rasa, rasa_log)
-        yield {"rasa": f"http://127.0.0.1:{rasa_port}", "db_url": db_url,
-               "rasa_log": str(rasa_log), "action_log": str(action_log)}
+        yield urls
     finally:
         for proc in procs:
             proc.terminate()

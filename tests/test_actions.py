@@ -2,7 +2,7 @@
 import asyncio
 
 from actions.faq_actions import ActionAnswerFaq, ActionGreet, ActionResolved
-from actions.handoff_actions import ActionClarifyOrHandoff, ActionHandoff
+from actions.handoff_actions import ActionClarifyOrHandoff, ActionHandoff, ActionNotSolved
 from bot.handoff.store import TicketStore
 from tests.conftest import make_tracker
 
@@ -57,13 +57,30 @@ def test_contact_human_opens_one_ticket_with_context(dispatcher, handoff_db):
     number, reason, intent, recent, channel = rows[0]
     assert (reason, intent, channel) == ("contact_human", "contact_human", "rest")
     assert "我的退款还没到" in recent
-    assert number in texts(dispatcher)[0] and "已有" in texts(dispatcher)[1]
+    assert number in texts(dispatcher)[0] and "已有" in texts(dispatcher)[-1]
 
 
-def test_deny_after_answer_is_not_solved(dispatcher, handoff_db):
-    tracker = make_tracker("没用", "deny", slots={"last_topic": "refund"})
-    run(ActionHandoff(), dispatcher, tracker)
+def test_first_no_offers_a_person_second_hands_off(dispatcher, handoff_db):
+    answered = [{"event": "action", "name": "action_answer_faq"}]
+    first = make_tracker("否", "deny", slots={"last_topic": "refund"}, events=answered)
+    assert run(ActionNotSolved(), dispatcher, first) == []
+    assert dispatcher.messages[0]["buttons"] == [{"title": "转人工", "payload": "/contact_human"}]
+    assert tickets(handoff_db) == []
+    earlier = answered + [
+        {"event": "user", "text": "否", "parse_data": {"intent": {"name": "deny"}}},
+        {"event": "action", "name": "action_not_solved"},
+    ]
+    second = make_tracker("还是没用", "deny", slots={"last_topic": "refund"}, events=earlier)
+    events = run(ActionNotSolved(), dispatcher, second)
+    assert events == [{"event": "pause", "timestamp": None}]
     assert tickets(handoff_db)[0][1:3] == ("not_solved", "refund")
+
+
+def test_asking_for_a_person_twice_overrides_a_confident_topic(dispatcher, handoff_db):
+    earlier = [{"event": "user", "text": "我要人工", "parse_data": {"intent": {"name": "contact_human"}}}]
+    tracker = make_tracker("人工客服电话打不通", "service_unreachable", 0.97, events=earlier)
+    run(ActionAnswerFaq(), dispatcher, tracker)
+    assert tickets(handoff_db)[0][1] == "contact_human"
 
 
 def test_low_confidence_close_topics_asks_first(dispatcher, handoff_db):

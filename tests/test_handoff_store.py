@@ -5,7 +5,6 @@ import pytest
 
 from bot.handoff.context import recent_user_messages
 from bot.handoff.store import HandoffRequest, TicketStore
-from tests.conftest import POSTGRES_URL, postgres_available
 
 
 def _request(conversation, reason="low_confidence", messages=("退款没到账",)):
@@ -13,12 +12,13 @@ def _request(conversation, reason="low_confidence", messages=("退款没到账",
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
-def store(request, sqlite_url):
-    if request.param == "sqlite":
-        return TicketStore(sqlite_url)
-    if not postgres_available():
-        pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_URL} (make test expects it)")
-    return TicketStore(POSTGRES_URL)
+def db_url(request, sqlite_url):
+    return sqlite_url if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+
+
+@pytest.fixture
+def store(db_url):
+    return TicketStore(db_url)
 
 
 def test_open_ticket_keeps_context(store):
@@ -55,3 +55,75 @@ def test_recent_user_messages_from_tracker_events():
     ]
     assert recent_user_messages(events, 2) == ["退款", "还没到"]
     assert recent_user_messages(events, 0) == []
+
+
+def test_queue_order_priority_then_age(store):
+    run = uuid.uuid4().hex[:6]
+    made = []
+    for name, intent in [("a", "refund"), ("b", "account_frozen"), ("c", "report_fraud"),
+                         ("d", "account_security"), ("e", "report_fraud"), ("f", None)]:
+        req = HandoffRequest(f"{run}-{name}", "rest", "contact_human", intent, 0.9, [])
+        made.append(store.open_ticket(req)[0]["number"])
+    mine = [t["conversation_id"][-1] for t in store.queue() if t["conversation_id"].startswith(run)]
+    assert mine == ["c", "e", "d", "b", "a", "f"]
+    assert store.queue_position(made[2]) < store.queue_position(made[4]) < store.queue_position(made[0])
+
+
+def _agent(db_url, name):
+    from bot.handoff.agents import AgentStore
+
+    return AgentStore(db_url).add(f"{name}-{uuid.uuid4().hex[:6]}", "password123")
+
+
+def test_claim_race_exactly_one_wins(store, db_url):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from bot.handoff.store import TicketError
+
+    number = store.open_ticket(_request(f"c-{uuid.uuid4()}"))[0]["number"]
+    agents = [_agent(db_url, f"a{i}") for i in range(8)]
+
+    def attempt(agent):
+        try:
+            store.claim(number, agent["id"])
+            return "won"
+        except TicketError as err:
+            return err.status
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(attempt, agents))
+    assert results.count("won") == 1 and results.count(409) == 7
+    assert store.get(number)["status"] == "claimed"
+
+
+def test_reply_close_rate_and_outbox(store, db_url):
+    from bot.handoff.store import TicketError
+
+    conversation = f"c-{uuid.uuid4()}"
+    number = store.open_ticket(_request(conversation))[0]["number"]
+    owner, other = _agent(db_url, "owner"), _agent(db_url, "other")
+    with pytest.raises(TicketError) as err:
+        store.reply_allowed(number, owner["id"])
+    assert err.value.status == 409
+    store.claim(number, owner["id"])
+    with pytest.raises(TicketError) as err:
+        store.close(number, other["id"], "x")
+    assert err.value.status == 403
+    store.add_message(number, "agent", "您好，我来帮您查", agent_name=owner["name"], to_deliver=True)
+    assert [m["text"] for m in store.take_outbox(conversation)] == ["您好，我来帮您查"]
+    assert store.take_outbox(conversation) == []
+    store.transfer(number, owner["id"], other["id"])
+    closed = store.close(number, other["id"], "已处理")
+    assert closed["status"] == "closed" and closed["awaiting_rating"] and closed["resolution_note"] == "已处理"
+    assert store.active_ticket(conversation) is None
+    assert store.ticket_awaiting_rating(conversation)["number"] == number
+    assert store.rate(number, 5) and store.get(number)["rating"] == 5
+    assert not store.rate(number, 4)
+    assert store.recent_handling_seconds()
+
+
+def test_cancel(store):
+    conversation = f"c-{uuid.uuid4()}"
+    store.open_ticket(_request(conversation))
+    assert store.cancel(conversation)["status"] == "cancelled"
+    assert store.active_ticket(conversation) is None and store.cancel(conversation) is None

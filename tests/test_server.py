@@ -41,12 +41,22 @@ def test_faq_answer_then_not_solved_opens_ticket(server):
     assert replies[-1]["text"] == "这个回答解决您的问题了吗？"
     assert [b["payload"] for b in replies[-1]["buttons"]][:2] == ["/affirm", "/deny"]
     replies = chat(server, user, "/deny")
+    assert "转人工" in texts(replies) or any(b["payload"] == "/contact_human" for b in replies[-1].get("buttons", []))
+    assert not [t for t in TicketStore(server["db_url"]).open_tickets() if t["conversation_id"] == user]
+    replies = chat(server, user, "/deny")
     store = TicketStore(server["db_url"])
     ticket = [t for t in store.open_tickets() if t["conversation_id"] == user][0]
     assert ticket["number"] in texts(replies)
     assert ticket["reason"] == "not_solved" and ticket["intent"] == "refund"
     assert ticket["channel"] == "rest"
     assert "申请的退款一直没有退回来，怎么回事" in ticket["recent_messages"]
+    assert "排队" in texts(replies)
+    # the assistant is paused: further messages go to the ticket and are acknowledged
+    replies = chat(server, user, "订单号是 20261127")
+    assert ticket["number"] in texts(replies) and "这个回答解决" not in texts(replies)
+    roles = [(m["role"], m["text"]) for m in store.transcript(ticket["number"])]
+    assert ("user", "订单号是 20261127") in roles and ("user", "申请的退款一直没有退回来，怎么回事") in roles
+    assert any(role == "bot" for role, _ in roles)
 
 
 def test_answer_helped(server):

@@ -13,7 +13,8 @@ from bot.topics import FAQ_TOPICS, MUST_OFFER_HUMAN
 REQUIRED_MESSAGES = (
     "greet", "goodbye", "thank", "bot_challenge", "ask_resolved", "resolved", "affirm_other",
     "deny_other", "handoff_opened", "handoff_exists", "clarify", "empty_input", "emoji_only",
-    "too_long", "button_yes", "button_no", "button_human",
+    "too_long", "button_yes", "button_no", "button_human", "handoff_queue", "handoff_after_hours",
+    "handoff_ack", "handoff_cancelled", "agent_closed", "rating_ask", "rating_thanks", "not_solved_offer",
 )
 
 
@@ -140,7 +141,7 @@ def parse_faq(path: Path, raw: Any) -> Faq:
     messages = _mapping(path, "messages", raw.get("messages"))
     for key in REQUIRED_MESSAGES:
         _text(path, f"message '{key}'", messages.get(key), key)
-    for key in ("handoff_opened", "handoff_exists"):
+    for key in ("handoff_opened", "handoff_exists", "handoff_ack"):
         if "{ticket}" not in messages[key]:
             raise FaqError(path, f"message '{key}'", "must contain the {ticket} placeholder")
     topics_raw = _mapping(path, "topics", raw.get("topics"))

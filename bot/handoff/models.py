@@ -1,9 +1,15 @@
-"""SQLAlchemy tables of the hand-off store (SQLite by default, PostgreSQL by URL)."""
+"""SQLAlchemy tables of the hand-off store (SQLite by default, PostgreSQL by URL).
+
+The schema is created and upgraded by Alembic (`bot/handoff/migrations`), never by
+`create_all`, so a deployed database can be moved forward safely.
+"""
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, Column, DateTime, Float, Integer, String, Text
+from sqlalchemy import (
+    JSON, Boolean, Column, DateTime, Float, ForeignKey, Integer, String, Text,
+)
 from sqlalchemy.orm import declarative_base
 
 Base = declarative_base()
@@ -11,6 +17,34 @@ Base = declarative_base()
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def iso(value):
+    return value.isoformat() + "Z" if value else None
+
+
+class Agent(Base):
+    """A human support agent who signs in to the console."""
+
+    __tablename__ = "agents"
+
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    name = Column(String(64), unique=True, nullable=False)
+    password_hash = Column(String(128), nullable=False)
+    active = Column(Boolean, nullable=False, default=True)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+
+
+class AgentSession(Base):
+    """A signed-in console session; only the token's hash is stored."""
+
+    __tablename__ = "agent_sessions"
+
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    token_hash = Column(String(64), unique=True, nullable=False, index=True)
+    agent_id = Column(Integer, ForeignKey("agents.id"), nullable=False)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    expires_at = Column(DateTime, nullable=False)
 
 
 class Ticket(Base):
@@ -23,21 +57,49 @@ class Ticket(Base):
     conversation_id = Column(String(255), nullable=False, index=True)
     channel = Column(String(64), nullable=False, default="unknown")
     status = Column(String(16), nullable=False, default="open", index=True)
+    priority = Column(Integer, nullable=False, default=3)
     reason = Column(String(32), nullable=False)
     intent = Column(String(64))
     confidence = Column(Float)
+    suggestions = Column(JSON, nullable=False, default=list)
     recent_messages = Column(JSON, nullable=False, default=list)
+    agent_id = Column(Integer, ForeignKey("agents.id"))
     created_at = Column(DateTime, nullable=False, default=utcnow)
+    claimed_at = Column(DateTime)
+    closed_at = Column(DateTime)
+    resolution_note = Column(Text)
+    awaiting_rating = Column(Boolean, nullable=False, default=False)
+    rating = Column(Integer)
 
-    def as_dict(self) -> dict:
-        return {
-            "number": self.number,
-            "conversation_id": self.conversation_id,
-            "channel": self.channel,
-            "status": self.status,
-            "reason": self.reason,
-            "intent": self.intent,
-            "confidence": self.confidence,
-            "recent_messages": list(self.recent_messages or []),
-            "created_at": self.created_at.isoformat() if self.created_at else None,
-        }
+
+class TicketMessage(Base):
+    """The transcript: user, bot, agent and system turns of a ticket's conversation.
+
+    Messages to the user (agent and system turns) wait here until delivered: the REST channel
+    returns them on the user's next poll, push channels send them at once.
+    """
+
+    __tablename__ = "ticket_messages"
+
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    ticket_id = Column(Integer, ForeignKey("handoff_tickets.id"), nullable=False, index=True)
+    conversation_id = Column(String(255), nullable=False, index=True)
+    role = Column(String(16), nullable=False)
+    text = Column(Text, nullable=False)
+    buttons = Column(JSON)
+    agent_name = Column(String(64))
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    delivered = Column(Boolean, nullable=False, default=True, index=True)
+
+
+class AuditEntry(Base):
+    """Who did what in the console (claim, reply, close, transfer, sign-in)."""
+
+    __tablename__ = "audit_log"
+
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    agent_name = Column(String(64))
+    action = Column(String(32), nullable=False)
+    ticket_number = Column(String(32))
+    detail = Column(Text)
+    created_at = Column(DateTime, nullable=False, default=utcnow)

@@ -1,21 +1,24 @@
-"""Open and look up hand-off tickets.
+"""Hand-off tickets: open, queue, claim, reply, transfer, close, cancel, rate.
 
-One open ticket per conversation: asking twice returns the existing ticket instead of
-queueing the user again.
+One active ticket per conversation. Every state change is a single conditional UPDATE, so
+two agents claiming at the same moment cannot both win, in SQLite or PostgreSQL.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from functools import lru_cache
-from typing import List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from sqlalchemy import create_engine
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.orm import Session, sessionmaker
 
-from bot.handoff.models import Base, Ticket
+from bot.handoff.db import engine_for
+from bot.handoff.models import AuditEntry, Ticket, TicketMessage, iso, utcnow
+from bot.handoff.queue import priority_for
 
-REASONS = ("contact_human", "low_confidence", "out_of_scope", "not_solved")
+REASONS = ("contact_human", "low_confidence", "out_of_scope", "not_solved", "scam_signal")
+ACTIVE = ("open", "claimed")
 
 
 @dataclass(frozen=True)
@@ -26,52 +29,261 @@ class HandoffRequest:
     intent: Optional[str]
     confidence: Optional[float]
     recent_messages: List[str]
+    suggestions: List[Dict[str, Any]] = field(default_factory=list)
+    transcript: List[Tuple[str, str]] = field(default_factory=list)  # (role, text) so far
+
+
+class TicketError(Exception):
+    """A console action that cannot be done (status code for the API)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status, self.message = status, message
+
+
+def ticket_dict(t: Ticket, agent_name: Optional[str] = None) -> Dict[str, Any]:
+    return {
+        "number": t.number,
+        "conversation_id": t.conversation_id,
+        "channel": t.channel,
+        "status": t.status,
+        "priority": t.priority,
+        "reason": t.reason,
+        "intent": t.intent,
+        "confidence": t.confidence,
+        "suggestions": list(t.suggestions or []),
+        "recent_messages": list(t.recent_messages or []),
+        "agent_id": t.agent_id,
+        "agent": agent_name,
+        "created_at": iso(t.created_at),
+        "claimed_at": iso(t.claimed_at),
+        "closed_at": iso(t.closed_at),
+        "resolution_note": t.resolution_note,
+        "awaiting_rating": t.awaiting_rating,
+        "rating": t.rating,
+    }
+
+
+def message_dict(m: TicketMessage) -> Dict[str, Any]:
+    return {"id": m.id, "role": m.role, "text": m.text, "buttons": m.buttons or [],
+            "agent": m.agent_name, "created_at": iso(m.created_at)}
 
 
 class TicketStore:
     def __init__(self, url: str) -> None:
-        kwargs = {"future": True, "pool_pre_ping": True}
-        if url.startswith("sqlite"):
-            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
-        self.engine: Engine = create_engine(url, **kwargs)
-        Base.metadata.create_all(self.engine)
+        self.engine = engine_for(url)
         self._session = sessionmaker(self.engine, expire_on_commit=False, future=True)
 
-    def open_ticket(self, request: HandoffRequest) -> Tuple[dict, bool]:
-        """(ticket, created): the conversation's open ticket, or a new one."""
+    # -- user side -------------------------------------------------------------------------
+    def open_ticket(self, request: HandoffRequest) -> Tuple[Dict[str, Any], bool]:
+        """(ticket, created): the conversation's active ticket, or a new one."""
         if request.reason not in REASONS:
             raise ValueError(f"unknown hand-off reason {request.reason!r}")
-        with self._session.begin() as session:
-            existing = (
-                session.query(Ticket)
-                .filter_by(conversation_id=request.conversation_id, status="open")
-                .order_by(Ticket.id)
-                .first()
-            )
+        with self._session.begin() as s:
+            existing = self._active(s, request.conversation_id)
             if existing is not None:
-                return existing.as_dict(), False
+                return ticket_dict(existing), False
             ticket = Ticket(
                 conversation_id=request.conversation_id,
                 channel=request.channel or "unknown",
+                status="open",
+                priority=priority_for(request.intent),
                 reason=request.reason,
                 intent=request.intent,
                 confidence=request.confidence,
+                suggestions=list(request.suggestions),
                 recent_messages=list(request.recent_messages),
             )
-            session.add(ticket)
-            session.flush()
+            s.add(ticket)
+            s.flush()
             ticket.number = f"T{ticket.created_at:%y%m%d}{ticket.id:05d}"
-            return ticket.as_dict(), True
+            for role, text in request.transcript:
+                s.add(TicketMessage(ticket_id=ticket.id, conversation_id=ticket.conversation_id,
+                                    role=role, text=text, created_at=ticket.created_at))
+            return ticket_dict(ticket), True
 
-    def open_tickets(self) -> List[dict]:
-        with self._session() as session:
-            rows = session.query(Ticket).filter_by(status="open").order_by(Ticket.id).all()
-            return [t.as_dict() for t in rows]
+    @staticmethod
+    def _active(s: Session, conversation_id: str) -> Optional[Ticket]:
+        return s.execute(
+            select(Ticket).where(Ticket.conversation_id == conversation_id, Ticket.status.in_(ACTIVE))
+            .order_by(Ticket.id).limit(1)
+        ).scalar_one_or_none()
 
-    def find(self, number: str) -> Optional[dict]:
-        with self._session() as session:
-            ticket = session.query(Ticket).filter_by(number=number).first()
-            return ticket.as_dict() if ticket else None
+    def active_ticket(self, conversation_id: str) -> Optional[Dict[str, Any]]:
+        with self._session() as s:
+            t = self._active(s, conversation_id)
+            return ticket_dict(t) if t else None
+
+    def queue_position(self, number: str) -> int:
+        """1 for the next ticket to be claimed; 0 when already claimed or closed."""
+        with self._session() as s:
+            t = s.execute(select(Ticket).where(Ticket.number == number)).scalar_one()
+            if t.status != "open":
+                return 0
+            ahead = s.execute(
+                select(func.count()).select_from(Ticket).where(
+                    Ticket.status == "open",
+                    (Ticket.priority < t.priority)
+                    | and_(Ticket.priority == t.priority, Ticket.id < t.id),
+                )
+            ).scalar_one()
+            return ahead + 1
+
+    def recent_handling_seconds(self, last: int = 20) -> List[float]:
+        with self._session() as s:
+            rows = s.execute(
+                select(Ticket.claimed_at, Ticket.closed_at)
+                .where(Ticket.status == "closed", Ticket.claimed_at.isnot(None), Ticket.closed_at.isnot(None))
+                .order_by(Ticket.closed_at.desc()).limit(last)
+            ).all()
+        return [(closed - claimed).total_seconds() for claimed, closed in rows]
+
+    def add_message(self, number: str, role: str, text: str, agent_name: Optional[str] = None,
+                    to_deliver: bool = False, buttons: Optional[list] = None) -> Dict[str, Any]:
+        with self._session.begin() as s:
+            t = s.execute(select(Ticket).where(Ticket.number == number)).scalar_one()
+            m = TicketMessage(ticket_id=t.id, conversation_id=t.conversation_id, role=role, text=text,
+                              agent_name=agent_name, delivered=not to_deliver, buttons=buttons)
+            s.add(m)
+            s.flush()
+            return message_dict(m)
+
+    def take_outbox(self, conversation_id: str) -> List[Dict[str, Any]]:
+        """Agent/system messages not yet delivered to the user; marks them delivered."""
+        with self._session.begin() as s:
+            rows = s.execute(
+                select(TicketMessage).where(TicketMessage.conversation_id == conversation_id,
+                                            TicketMessage.delivered.is_(False))
+                .order_by(TicketMessage.id).with_for_update()
+            ).scalars().all()
+            taken = []
+            for m in rows:
+                done = s.execute(update(TicketMessage).where(TicketMessage.id == m.id, TicketMessage.delivered.is_(False))
+                                 .values(delivered=True)).rowcount
+                if done:
+                    taken.append(message_dict(m))
+            return taken
+
+    def cancel(self, conversation_id: str) -> Optional[Dict[str, Any]]:
+        """The user cancels the hand-off: the active ticket is closed as cancelled."""
+        with self._session.begin() as s:
+            t = self._active(s, conversation_id)
+            if t is None:
+                return None
+            s.execute(update(Ticket).where(Ticket.id == t.id, Ticket.status.in_(ACTIVE))
+                      .values(status="cancelled", closed_at=utcnow()))
+            s.refresh(t)
+            return ticket_dict(t)
+
+    def ticket_awaiting_rating(self, conversation_id: str) -> Optional[Dict[str, Any]]:
+        with self._session() as s:
+            t = s.execute(select(Ticket).where(Ticket.conversation_id == conversation_id,
+                                               Ticket.awaiting_rating.is_(True))
+                          .order_by(Ticket.id.desc()).limit(1)).scalar_one_or_none()
+            return ticket_dict(t) if t else None
+
+    def rate(self, number: str, score: int) -> bool:
+        if not 1 <= int(score) <= 5:
+            raise ValueError("rating must be 1-5")
+        with self._session.begin() as s:
+            return bool(s.execute(update(Ticket).where(Ticket.number == number, Ticket.awaiting_rating.is_(True))
+                                  .values(rating=int(score), awaiting_rating=False)).rowcount)
+
+    def stop_waiting_for_rating(self, conversation_id: str) -> None:
+        with self._session.begin() as s:
+            s.execute(update(Ticket).where(Ticket.conversation_id == conversation_id,
+                                           Ticket.awaiting_rating.is_(True)).values(awaiting_rating=False))
+
+    # -- agent side ------------------------------------------------------------------------
+    def queue(self) -> List[Dict[str, Any]]:
+        """Active tickets: unclaimed first by priority then age, then the claimed ones."""
+        from bot.handoff.models import Agent
+
+        with self._session() as s:
+            rows = s.execute(
+                select(Ticket, Agent.name).outerjoin(Agent, Agent.id == Ticket.agent_id)
+                .where(Ticket.status.in_(ACTIVE))
+                .order_by((Ticket.status != "open"), Ticket.priority, Ticket.id)
+            ).all()
+            return [ticket_dict(t, name) for t, name in rows]
+
+    def get(self, number: str) -> Optional[Dict[str, Any]]:
+        from bot.handoff.models import Agent
+
+        with self._session() as s:
+            row = s.execute(select(Ticket, Agent.name).outerjoin(Agent, Agent.id == Ticket.agent_id)
+                            .where(Ticket.number == number)).first()
+            return ticket_dict(*row) if row else None
+
+    def find(self, number: str) -> Optional[Dict[str, Any]]:
+        return self.get(number)
+
+    def open_tickets(self) -> List[Dict[str, Any]]:
+        return self.queue()
+
+    def transcript(self, number: str) -> List[Dict[str, Any]]:
+        with self._session() as s:
+            t = s.execute(select(Ticket).where(Ticket.number == number)).scalar_one_or_none()
+            if t is None:
+                return []
+            rows = s.execute(select(TicketMessage).where(TicketMessage.conversation_id == t.conversation_id,
+                                                         TicketMessage.ticket_id <= t.id)
+                             .order_by(TicketMessage.id)).scalars().all()
+            return [message_dict(m) for m in rows]
+
+    def claim(self, number: str, agent_id: int) -> Dict[str, Any]:
+        with self._session.begin() as s:
+            won = s.execute(update(Ticket).where(Ticket.number == number, Ticket.status == "open")
+                            .values(status="claimed", agent_id=agent_id, claimed_at=utcnow())).rowcount
+        ticket = self.get(number)
+        if ticket is None:
+            raise TicketError(404, "工单不存在")
+        if not won:
+            raise TicketError(409, f"工单已被{ticket['agent'] or '其他坐席'}接手" if ticket["status"] == "claimed"
+                              else f"工单状态为 {ticket['status']}，无法接手")
+        return ticket
+
+    def _require_owner(self, number: str, agent_id: int) -> Dict[str, Any]:
+        ticket = self.get(number)
+        if ticket is None:
+            raise TicketError(404, "工单不存在")
+        if ticket["status"] != "claimed":
+            raise TicketError(409, "请先接手该工单" if ticket["status"] == "open" else "工单已结束")
+        if ticket["agent_id"] != agent_id:
+            raise TicketError(403, f"该工单由{ticket['agent']}处理")
+        return ticket
+
+    def transfer(self, number: str, agent_id: int, to_agent_id: int) -> Dict[str, Any]:
+        self._require_owner(number, agent_id)
+        with self._session.begin() as s:
+            s.execute(update(Ticket).where(Ticket.number == number, Ticket.agent_id == agent_id,
+                                           Ticket.status == "claimed").values(agent_id=to_agent_id))
+        return self.get(number)
+
+    def close(self, number: str, agent_id: int, note: str) -> Dict[str, Any]:
+        self._require_owner(number, agent_id)
+        with self._session.begin() as s:
+            done = s.execute(update(Ticket).where(Ticket.number == number, Ticket.agent_id == agent_id,
+                                                  Ticket.status == "claimed")
+                             .values(status="closed", closed_at=utcnow(), resolution_note=note,
+                                     awaiting_rating=True)).rowcount
+        if not done:
+            raise TicketError(409, "工单已结束")
+        return self.get(number)
+
+    def reply_allowed(self, number: str, agent_id: int) -> Dict[str, Any]:
+        return self._require_owner(number, agent_id)
+
+    def audit(self, agent_name: Optional[str], action: str, number: Optional[str] = None,
+              detail: Optional[str] = None) -> None:
+        with self._session.begin() as s:
+            s.add(AuditEntry(agent_name=agent_name, action=action, ticket_number=number, detail=detail))
+
+    def audit_log(self, limit: int = 100) -> List[Dict[str, Any]]:
+        with self._session() as s:
+            rows = s.execute(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit)).scalars().all()
+            return [{"agent": a.agent_name, "action": a.action, "ticket": a.ticket_number,
+                     "detail": a.detail, "at": iso(a.created_at)} for a in rows]
 
 
 @lru_cache(maxsize=4)

@@ -1,0 +1,63 @@
+"""Run one user message through the hand-off relay and Rasa (for any input channel).
+
+Returns the replies the channel must send besides what Rasa sent to the output channel:
+hand-off acknowledgements, cancel/rating answers and agent messages from the outbox.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any, Awaitable, Callable, Dict, List, Optional
+
+from rasa.core.channels.channel import OutputChannel, UserMessage
+from rasa.shared.core.events import BotUttered, ConversationResumed, UserUttered
+
+from bot.faq.store import FaqStore
+from bot.handoff.relay import HandoffRelay
+from bot.handoff.store import ticket_store
+from bot.paths import faq_path
+from bot.settings import handoff_settings
+
+
+@lru_cache(maxsize=1)
+def _faq_store() -> FaqStore:
+    return FaqStore(faq_path())
+
+
+def relay() -> HandoffRelay:
+    settings = handoff_settings()
+    return HandoffRelay(ticket_store(settings.database_url), _faq_store().get(), settings)
+
+
+async def append_events(app: Any, sender: str, events: List[Any]) -> None:
+    """Add events to the conversation's tracker under its lock (transcript stays complete)."""
+    agent = app.ctx.agent
+    async with agent.lock_store.lock(sender):
+        tracker = await agent.processor.get_tracker(sender)
+        for event in events:
+            tracker.update(event)
+        await agent.processor.save_tracker(tracker)
+
+
+async def handle_message(
+    app: Any,
+    on_new_message: Callable[[UserMessage], Awaitable[Any]],
+    text: str,
+    sender: str,
+    channel: str,
+    output: OutputChannel,
+    metadata: Optional[Dict[str, Any]] = None,
+) -> List[Dict[str, Any]]:
+    flow = relay()
+    handled = await flow.intercept(sender, text)
+    if handled is not None:
+        events: List[Any] = [UserUttered(text, input_channel=channel)]
+        if any(r.pop("resume", False) for r in handled):
+            events.append(ConversationResumed())
+        events += [BotUttered(r["text"]) for r in handled]
+        await append_events(app, sender, events)
+        replies = handled
+    else:
+        ticket = await flow.active_before(sender)
+        await on_new_message(UserMessage(text, output, sender, input_channel=channel, metadata=metadata))
+        replies = await flow.record_paused_message(ticket, text) if ticket else []
+    return replies + await flow.outbox(sender)

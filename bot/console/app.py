@@ -1,0 +1,217 @@
+"""The agent console web app (Sanic): sign-in, live queue (server-sent events), tickets.
+
+Every /api route but /api/login needs a valid session: the HttpOnly cookie set at sign-in, or
+`Authorization: Bearer <token>`. No session → 401; a ticket owned by another agent → 403.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import datetime
+from functools import wraps
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from sanic import Sanic, response
+from sanic.request import Request
+
+from bot.console.rasa_client import RasaClient
+from bot.console.service import ConsoleService
+from bot.faq.store import FaqStore
+from bot.handoff.agents import agent_store
+from bot.handoff.models import utcnow
+from bot.handoff.store import TicketError, ticket_store
+from bot.paths import faq_path
+from bot.settings import handoff_settings
+
+logger = logging.getLogger(__name__)
+STATIC = Path(__file__).resolve().parent / "static"
+COOKIE = "wallet_console"
+
+
+def _token(request: Request) -> Optional[str]:
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    return request.cookies.get(COOKIE)
+
+
+def _error(status: int, message: str):
+    return response.json({"error": message, "status": status}, status=status)
+
+
+def create_app(name: str = "wallet_console") -> Sanic:
+    settings = handoff_settings()
+    store = ticket_store(settings.database_url)
+    agents = agent_store(settings.database_url)
+    faq_store = FaqStore(faq_path())
+    rasa = RasaClient(settings.rasa_url)
+    app = Sanic(name)
+    app.config.REQUEST_MAX_SIZE = 64 * 1024
+    app.config.KEEP_ALIVE_TIMEOUT = 30
+
+    def service() -> ConsoleService:
+        return ConsoleService(store, faq_store.get(), rasa)
+
+    def authenticated(handler):
+        @wraps(handler)
+        async def wrapper(request: Request, *args, **kwargs):
+            agent = await asyncio.to_thread(agents.session_agent, _token(request))
+            if agent is None:
+                return _error(401, "请先登录")
+            request.ctx.agent = agent
+            try:
+                return await handler(request, *args, **kwargs)
+            except TicketError as err:
+                return _error(err.status, err.message)
+        return wrapper
+
+    def body(request: Request) -> Dict[str, Any]:
+        try:
+            data = json.loads(request.body or b"{}")
+        except (ValueError, UnicodeDecodeError):
+            raise TicketError(400, "请求体不是有效的 JSON") from None
+        if not isinstance(data, dict):
+            raise TicketError(400, "请求体必须是 JSON 对象")
+        return data
+
+    @app.get("/")
+    async def index(_: Request):
+        return await response.file(STATIC / "index.html", mime_type="text/html; charset=utf-8")
+
+    @app.get("/static/<name:str>")
+    async def static(_: Request, name: str):
+        files = {"console.js": "application/javascript; charset=utf-8", "console.css": "text/css; charset=utf-8"}
+        if name not in files:
+            return _error(404, "not found")
+        return await response.file(STATIC / name, mime_type=files[name])
+
+    @app.get("/health")
+    async def health(_: Request):
+        return response.json({"status": "ok"})
+
+    @app.post("/api/login")
+    async def login(request: Request):
+        try:
+            data = body(request)
+        except TicketError as err:
+            return _error(err.status, err.message)
+        name, password = data.get("name"), data.get("password")
+        if not isinstance(name, str) or not isinstance(password, str):
+            return _error(400, "请输入用户名和密码")
+        agent = await asyncio.to_thread(agents.verify, name, password)
+        if agent is None:
+            await asyncio.to_thread(store.audit, name[:64], "login_failed")
+            return _error(401, "用户名或密码错误")
+        token = await asyncio.to_thread(agents.start_session, agent["id"], settings.session_ttl_seconds)
+        await asyncio.to_thread(store.audit, agent["name"], "login")
+        resp = response.json({"agent": agent, "token": token})
+        resp.cookies[COOKIE] = token
+        resp.cookies[COOKIE]["httponly"] = True
+        resp.cookies[COOKIE]["samesite"] = "Strict"
+        resp.cookies[COOKIE]["max-age"] = settings.session_ttl_seconds
+        resp.cookies[COOKIE]["path"] = "/"
+        return resp
+
+    @app.post("/api/logout")
+    @authenticated
+    async def logout(request: Request):
+        await asyncio.to_thread(agents.end_session, _token(request))
+        resp = response.json({"ok": True})
+        del resp.cookies[COOKIE]
+        return resp
+
+    @app.get("/api/me")
+    @authenticated
+    async def me(request: Request):
+        return response.json({"agent": request.ctx.agent})
+
+    @app.get("/api/agents")
+    @authenticated
+    async def list_agents(_: Request):
+        return response.json({"agents": await asyncio.to_thread(agents.list)})
+
+    @app.get("/api/queue")
+    @authenticated
+    async def queue(_: Request):
+        return response.json({"tickets": await asyncio.to_thread(service().queue, utcnow())})
+
+    @app.get("/api/tickets/<number:str>")
+    @authenticated
+    async def ticket(_: Request, number: str):
+        return response.json(await asyncio.to_thread(service().ticket, number))
+
+    @app.post("/api/tickets/<number:str>/claim")
+    @authenticated
+    async def claim(request: Request, number: str):
+        agent = request.ctx.agent
+        ticket = await asyncio.to_thread(store.claim, number, agent["id"])
+        await asyncio.to_thread(store.audit, agent["name"], "claim", number)
+        return response.json({"ticket": ticket})
+
+    @app.post("/api/tickets/<number:str>/reply")
+    @authenticated
+    async def reply(request: Request, number: str):
+        text = body(request).get("text")
+        if not isinstance(text, str):
+            return _error(400, "text 必须是字符串")
+        return response.json(await service().reply(number, request.ctx.agent, text))
+
+    @app.post("/api/tickets/<number:str>/close")
+    @authenticated
+    async def close(request: Request, number: str):
+        note = body(request).get("note")
+        if not isinstance(note, str):
+            return _error(400, "note 必须是字符串")
+        return response.json(await service().close(number, request.ctx.agent, note))
+
+    @app.post("/api/tickets/<number:str>/transfer")
+    @authenticated
+    async def transfer(request: Request, number: str):
+        target_name = body(request).get("agent")
+        target = await asyncio.to_thread(agents.by_name, target_name) if isinstance(target_name, str) else None
+        if target is None:
+            return _error(400, "没有这个坐席")
+        agent = request.ctx.agent
+        ticket = await asyncio.to_thread(store.transfer, number, agent["id"], target["id"])
+        await asyncio.to_thread(store.audit, agent["name"], "transfer", number, f"to {target['name']}")
+        return response.json({"ticket": ticket})
+
+    @app.get("/api/events")
+    @authenticated
+    async def events(request: Request):
+        """Server-sent events: the queue whenever it changes (state is in the database, so
+        changes made by any process show up)."""
+        stream = await request.respond(content_type="text/event-stream; charset=utf-8",
+                                       headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        last, idle = None, 0
+        while True:
+            snapshot = await asyncio.to_thread(service().queue, utcnow())
+            key = json.dumps([(t["number"], t["status"], t["agent"]) for t in snapshot])
+            if key != last:
+                await stream.send(f"event: queue\ndata: {json.dumps(snapshot, ensure_ascii=False)}\n\n")
+                last, idle = key, 0
+            else:
+                idle += 1
+                if idle % 15 == 0:
+                    await stream.send(": keep-alive\n\n")
+            await asyncio.sleep(1)
+
+    return app
+
+
+def main() -> None:
+    import argparse
+    import os
+
+    parser = argparse.ArgumentParser(description="钱包小助手 agent console")
+    parser.add_argument("--host", default=os.environ.get("CONSOLE_HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("CONSOLE_PORT", "5006")))
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO)
+    create_app().run(host=args.host, port=args.port, access_log=False, workers=1)
+
+
+if __name__ == "__main__":
+    main()
