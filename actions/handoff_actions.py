@@ -50,21 +50,27 @@ def open_handoff(dispatcher: CollectingDispatcher, tracker: Tracker, reason: str
     )
     store = ticket_store(settings.database_url)
     ticket, created = store.open_ticket(request)
+    number = ticket["number"]
     if not created:
-        dispatcher.utter_message(text=current.message("handoff_exists", ticket=ticket["number"]))
-        return [ConversationPaused()]
-    dispatcher.utter_message(text=current.message("handoff_opened", ticket=ticket["number"]))
+        texts = [current.message("handoff_exists", ticket=number)]
+    else:
+        texts = [current.message("handoff_opened", ticket=number), _queue_or_hours(current, store, number)]
+    for text in texts:
+        dispatcher.utter_message(text=text)
+        store.add_message(number, "bot", text)
+    return [ConversationPaused()]
+
+
+def _queue_or_hours(current, store, number: str) -> str:
+    """Place in the queue and estimated wait, or when people are back outside support hours."""
     now = datetime.now(timezone.utc)
     opening = support_hours().next_opening(now)
     if opening is not None:
-        dispatcher.utter_message(text=current.message("handoff_after_hours", opening=opening_in_words(opening, now)))
-    else:
-        position = store.queue_position(ticket["number"])
-        wait = estimated_wait_seconds(position, store.recent_handling_seconds(),
-                                      agent_store(settings.database_url).active_agents())
-        dispatcher.utter_message(text=current.message("handoff_queue", ahead=max(0, position - 1),
-                                                      wait=wait_in_words(wait)))
-    return [ConversationPaused()]
+        return current.message("handoff_after_hours", opening=opening_in_words(opening, now))
+    position = store.queue_position(number)
+    wait = estimated_wait_seconds(position, store.recent_handling_seconds(),
+                                  agent_store(handoff_settings().database_url).active_agents())
+    return current.message("handoff_queue", ahead=max(0, position - 1), wait=wait_in_words(wait))
 
 
 class ActionHandoff(Action):

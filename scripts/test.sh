@@ -7,7 +7,7 @@ export SQLALCHEMY_SILENCE_UBER_WARNING=1 TF_CPP_MIN_LOG_LEVEL=2 PYTHONWARNINGS=i
 mkdir -p reports
 status=0
 
-.venv/bin/python -m pytest -p no:cacheprovider "$@"
+.venv/bin/python -m pytest -p no:cacheprovider -rs "$@"
 rc=$?
 if [ $rc -eq 5 ]; then
   echo "ERROR: pytest collected no tests"; rc=1

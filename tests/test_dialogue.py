@@ -49,3 +49,12 @@ def test_latest_user_text_is_the_raw_text():
     events = [{"event": "user", "text": "😀"}, {"event": "bot", "text": "x"}]
     assert latest_user_text(events) == "😀"
     assert latest_user_text([]) == ""
+
+
+def test_escalation_counts_start_afresh_after_a_handoff():
+    from bot.dialogue.escalation import count_human_requests, escalation_reason
+
+    asked = {"event": "user", "text": "转人工", "parse_data": {"intent": {"name": "contact_human"}}}
+    assert escalation_reason([asked, asked]) == "contact_human"
+    assert count_human_requests([asked, {"event": "pause"}, {"event": "resume"}, asked]) == 1
+    assert escalation_reason([asked, {"event": "action", "name": "action_handoff"}, asked]) is None

@@ -9,7 +9,8 @@ from functools import lru_cache
 from typing import Any, Awaitable, Callable, Dict, List, Optional
 
 from rasa.core.channels.channel import OutputChannel, UserMessage
-from rasa.shared.core.events import BotUttered, ConversationResumed, UserUttered
+from rasa.shared.core.constants import ACTION_LISTEN_NAME
+from rasa.shared.core.events import ActionExecuted, BotUttered, ConversationResumed, UserUttered
 
 from bot.faq.store import FaqStore
 from bot.handoff.relay import HandoffRelay
@@ -48,16 +49,17 @@ async def handle_message(
     metadata: Optional[Dict[str, Any]] = None,
 ) -> List[Dict[str, Any]]:
     flow = relay()
+    earlier = await flow.outbox(sender)  # what an agent sent before this message comes first
     handled = await flow.intercept(sender, text)
     if handled is not None:
         events: List[Any] = [UserUttered(text, input_channel=channel)]
         if any(r.pop("resume", False) for r in handled):
             events.append(ConversationResumed())
-        events += [BotUttered(r["text"]) for r in handled]
+        events += [BotUttered(r["text"]) for r in handled] + [ActionExecuted(ACTION_LISTEN_NAME)]
         await append_events(app, sender, events)
         replies = handled
     else:
         ticket = await flow.active_before(sender)
         await on_new_message(UserMessage(text, output, sender, input_channel=channel, metadata=metadata))
         replies = await flow.record_paused_message(ticket, text) if ticket else []
-    return replies + await flow.outbox(sender)
+    return earlier + replies + await flow.outbox(sender)

@@ -35,5 +35,7 @@ class RasaClient:
         return await self.append_events(conversation_id, [{"event": "bot", "text": text, "metadata": metadata}])
 
     async def resume(self, conversation_id: str, texts: List[str]) -> bool:
-        events = [{"event": "resume"}] + [{"event": "bot", "text": t, "metadata": {"from": "system"}} for t in texts]
+        # action_listen last: the rules then see the user's next message as a fresh turn
+        events = ([{"event": "resume"}] + [{"event": "bot", "text": t, "metadata": {"from": "system"}} for t in texts]
+                  + [{"event": "action", "name": "action_listen"}])
         return await self.append_events(conversation_id, events)

@@ -12,6 +12,11 @@ from bot.handoff.store import TicketError, TicketStore
 from bot.console.rasa_client import RasaClient
 
 MAX_REPLY_CHARS = 2000
+OTHER_TITLES = {
+    "out_of_scope": "超出服务范围", "contact_human": "要求人工", "nlu_fallback": "未识别",
+    "greet": "问候", "goodbye": "告别", "thank": "感谢", "affirm": "肯定", "deny": "否定",
+    "bot_challenge": "问是否机器人",
+}
 
 
 def _waiting_seconds(created_at: str, now: datetime) -> int:
@@ -25,7 +30,7 @@ class ConsoleService:
 
     def _title(self, intent: Optional[str]) -> str:
         topic = self.faq.topics.get(intent or "")
-        return topic.title if topic else (intent or "未知")
+        return topic.title if topic else OTHER_TITLES.get(intent or "", intent or "未知")
 
     def queue(self, now: datetime) -> List[Dict[str, Any]]:
         out = []

@@ -13,7 +13,17 @@ def _intent(event: Mapping[str, Any]) -> Optional[str]:
     return ((event.get("parse_data") or {}).get("intent") or {}).get("name")
 
 
+def since_last_handoff(events: Sequence[Mapping[str, Any]]) -> Sequence[Mapping[str, Any]]:
+    """Only what happened after the last hand-off ended (or began): counts start afresh."""
+    for i in range(len(events) - 1, -1, -1):
+        e = events[i]
+        if e.get("event") in ("resume", "pause") or (e.get("event") == "action" and e.get("name") == "action_handoff"):
+            return events[i + 1:]
+    return events
+
+
 def count_human_requests(events: Sequence[Mapping[str, Any]]) -> int:
+    events = since_last_handoff(events)
     return sum(
         1
         for e in events
@@ -25,7 +35,7 @@ def count_human_requests(events: Sequence[Mapping[str, Any]]) -> int:
 def count_unhelpful(events: Sequence[Mapping[str, Any]]) -> int:
     """User messages saying an answer did not help: 否 right after an answer, or 没用 and the like."""
     count, last_action = 0, None
-    for e in events:
+    for e in since_last_handoff(events):
         if e.get("event") == "action" and e.get("name") != "action_listen":
             last_action = e.get("name")
         elif e.get("event") == "user":
