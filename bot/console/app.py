@@ -181,14 +181,14 @@ def create_app(name: str = "wallet_console") -> Sanic:
     @app.get("/api/events")
     @authenticated
     async def events(request: Request):
-        """Server-sent events: the queue whenever it changes (state is in the database, so
-        changes made by any process show up)."""
+        """Server-sent events: the queue whenever it changes — a new ticket, a claim, a new
+        message on a ticket (state is in the database, so changes by any process show up)."""
         stream = await request.respond(content_type="text/event-stream; charset=utf-8",
                                        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
         last, idle = None, 0
         while True:
             snapshot = await asyncio.to_thread(service().queue, utcnow())
-            key = json.dumps([(t["number"], t["status"], t["agent"]) for t in snapshot])
+            key = json.dumps([(t["number"], t["status"], t["agent"], t["last_message_id"]) for t in snapshot])
             if key != last:
                 await stream.send(f"event: queue\ndata: {json.dumps(snapshot, ensure_ascii=False)}\n\n")
                 last, idle = key, 0

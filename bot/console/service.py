@@ -37,7 +37,7 @@ class ConsoleService:
         for t in self.store.queue():
             out.append({
                 **{k: t[k] for k in ("number", "channel", "status", "priority", "reason", "intent",
-                                      "confidence", "agent", "created_at")},
+                                      "confidence", "agent", "created_at", "last_message_id")},
                 "priority_label": PRIORITY_LABELS.get(t["priority"], str(t["priority"])),
                 "topic": self._title(t["intent"]),
                 "waiting_seconds": _waiting_seconds(t["created_at"], now),

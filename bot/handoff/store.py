@@ -199,13 +199,19 @@ class TicketStore:
         """Active tickets: unclaimed first by priority then age, then the claimed ones."""
         from bot.handoff.models import Agent
 
+        last_message = (
+            select(TicketMessage.ticket_id, func.max(TicketMessage.id).label("last_id"))
+            .group_by(TicketMessage.ticket_id).subquery()
+        )
         with self._session() as s:
             rows = s.execute(
-                select(Ticket, Agent.name).outerjoin(Agent, Agent.id == Ticket.agent_id)
+                select(Ticket, Agent.name, last_message.c.last_id)
+                .outerjoin(Agent, Agent.id == Ticket.agent_id)
+                .outerjoin(last_message, last_message.c.ticket_id == Ticket.id)
                 .where(Ticket.status.in_(ACTIVE))
                 .order_by((Ticket.status != "open"), Ticket.priority, Ticket.id)
             ).all()
-            return [ticket_dict(t, name) for t, name in rows]
+            return [{**ticket_dict(t, name), "last_message_id": last_id or 0} for t, name, last_id in rows]
 
     def get(self, number: str) -> Optional[Dict[str, Any]]:
         from bot.handoff.models import Agent
