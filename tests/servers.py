@@ -8,7 +8,7 @@ import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Dict, Iterator
+from typing import Dict, Iterator, Optional
 
 import requests
 
@@ -37,7 +37,13 @@ def wait_for(url: str, proc: subprocess.Popen, log: Path, timeout: float = 120) 
 
 
 @contextmanager
-def running_assistant(workdir: Path, db_url: str = "", console: bool = True) -> Iterator[Dict[str, str]]:
+def running_assistant(
+    workdir: Path,
+    db_url: str = "",
+    console: bool = True,
+    credentials: Optional[str] = None,
+    extra_env: Optional[Dict[str, str]] = None,
+) -> Iterator[Dict[str, str]]:
     """Action server, Rasa server (REST channel, HTTP API) and agent console on loopback.
 
     Support hours are 24/7 here (a test settings file), so hand-offs go to the live queue.
@@ -53,7 +59,8 @@ def running_assistant(workdir: Path, db_url: str = "", console: bool = True) -> 
     )
     env = {**os.environ, "WALLET_DB_URL": db_url, "TF_CPP_MIN_LOG_LEVEL": "2",
            "SQLALCHEMY_SILENCE_UBER_WARNING": "1", "WALLET_SETTINGS": str(settings),
-           "WALLET_RASA_URL": f"http://127.0.0.1:{rasa_port}", "PYTHONWARNINGS": "ignore"}
+           "WALLET_RASA_URL": f"http://127.0.0.1:{rasa_port}", "PYTHONWARNINGS": "ignore",
+           **(extra_env or {})}
     endpoints = workdir / "endpoints.yml"
     endpoints.write_text(
         f'action_endpoint:\n  url: "http://127.0.0.1:{action_port}/webhook"\n'
@@ -71,12 +78,12 @@ def running_assistant(workdir: Path, db_url: str = "", console: bool = True) -> 
         rasa_log = workdir / "rasa.log"
         rasa = subprocess.Popen(
             [str(BIN / "rasa"), "run", "-m", str(ROOT / "models/wallet.tar.gz"), "--enable-api",
-             "-i", "127.0.0.1", "--port", str(rasa_port), "--credentials", str(ROOT / "credentials.yml"),
+             "-i", "127.0.0.1", "--port", str(rasa_port), "--credentials", credentials or str(ROOT / "credentials.yml"),
              "--endpoints", str(endpoints)],
             cwd=ROOT, env=env, stdout=open(rasa_log, "w"), stderr=subprocess.STDOUT,
         )
         procs.append(rasa)
-        urls = {"rasa": f"http://127.0.0.1:{rasa_port}", "db_url": db_url, "env": env,
+        urls = {"rasa": f"http://127.0.0.1:{rasa_port}", "db_url": db_url, "env": env, "workdir": str(workdir),
                 "rasa_log": str(rasa_log), "action_log": str(action_log)}
         if console:
             console_log = workdir / "console.log"
