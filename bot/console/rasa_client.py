@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 from urllib.parse import quote
 
 import aiohttp
@@ -15,13 +15,20 @@ class RasaClient:
         self.base_url = base_url.rstrip("/")
         self.token = token
 
-    async def append_events(self, conversation_id: str, events: List[Dict[str, Any]]) -> bool:
-        """POST /conversations/{id}/tracker/events; False (logged) when Rasa can't be reached."""
+    async def append_events(self, conversation_id: str, events: List[Dict[str, Any]],
+                            output_channel: Optional[str] = None) -> bool:
+        """POST /conversations/{id}/tracker/events; False (logged) when Rasa can't be reached.
+
+        With `output_channel`, Rasa also sends the bot events to the user through that channel's
+        `get_output_channel()` (push channels: socketio, telegram, wechat).
+        """
         url = f"{self.base_url}/conversations/{quote(conversation_id, safe='')}/tracker/events"
-        params = {"token": self.token} if self.token else None
+        params = {"token": self.token} if self.token else {}
+        if output_channel:  # Rasa sends bot events to the channel only with execute_side_effects
+            params.update(output_channel=output_channel, execute_side_effects="true")
         try:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as session:
-                async with session.post(url, json=events, params=params) as resp:
+                async with session.post(url, json=events, params=params or None) as resp:
                     if resp.status >= 400:
                         logger.error("Rasa refused events for %s: %s %s", conversation_id, resp.status,
                                      (await resp.text())[:300])
@@ -31,11 +38,16 @@ class RasaClient:
             logger.error("Rasa unreachable at %s: %s", self.base_url, exc)
             return False
 
-    async def bot_message(self, conversation_id: str, text: str, metadata: Dict[str, Any]) -> bool:
-        return await self.append_events(conversation_id, [{"event": "bot", "text": text, "metadata": metadata}])
+    async def bot_message(self, conversation_id: str, text: str, metadata: Dict[str, Any],
+                          output_channel: Optional[str] = None) -> bool:
+        return await self.append_events(conversation_id, [{"event": "bot", "text": text, "metadata": metadata}],
+                                        output_channel)
 
-    async def resume(self, conversation_id: str, texts: List[str]) -> bool:
+    async def resume(self, conversation_id: str, texts: List[str], output_channel: Optional[str] = None,
+                     buttons: Optional[List[Dict[str, str]]] = None) -> bool:
         # action_listen last: the rules then see the user's next message as a fresh turn
-        events = ([{"event": "resume"}] + [{"event": "bot", "text": t, "metadata": {"from": "system"}} for t in texts]
-                  + [{"event": "action", "name": "action_listen"}])
-        return await self.append_events(conversation_id, events)
+        bots = [{"event": "bot", "text": t, "metadata": {"from": "system"}} for t in texts]
+        if buttons and bots:
+            bots[-1]["data"] = {"buttons": buttons}
+        events = [{"event": "resume"}] + bots + [{"event": "action", "name": "action_listen"}]
+        return await self.append_events(conversation_id, events, output_channel)

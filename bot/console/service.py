@@ -12,6 +12,8 @@ from bot.handoff.store import TicketError, TicketStore
 from bot.console.rasa_client import RasaClient
 
 MAX_REPLY_CHARS = 2000
+PUSH_CHANNELS = ("socketio", "telegram", "wechat")
+"""Channels that can push to the user at any time: Rasa sends through them. REST users poll."""
 OTHER_TITLES = {
     "out_of_scope": "超出服务范围", "contact_human": "要求人工", "nlu_fallback": "未识别",
     "greet": "问候", "goodbye": "告别", "thank": "感谢", "affirm": "肯定", "deny": "否定",
@@ -76,9 +78,11 @@ class ConsoleService:
         if len(text) > MAX_REPLY_CHARS:
             raise TicketError(413, f"回复太长（最多 {MAX_REPLY_CHARS} 字）")
         ticket = self.store.reply_allowed(number, agent["id"])
-        message = self.store.add_message(number, "agent", text, agent_name=agent["name"], to_deliver=True)
-        in_tracker = await self.rasa.bot_message(ticket["conversation_id"], text,
-                                                 {"from": "agent", "agent": agent["name"], "ticket": number})
+        push = ticket["channel"] if ticket["channel"] in PUSH_CHANNELS else None
+        message = self.store.add_message(number, "agent", text, agent_name=agent["name"], to_deliver=not push)
+        in_tracker = await self.rasa.bot_message(
+            ticket["conversation_id"], f"【人工客服 {agent['name']}】{text}" if push else text,
+            {"from": "agent", "agent": agent["name"], "ticket": number}, push)
         self.store.audit(agent["name"], "reply", number)
         return {"message": message, "in_tracker": in_tracker}
 
@@ -89,8 +93,9 @@ class ConsoleService:
         ticket = self.store.close(number, agent["id"], note[:2000])
         closing = self.faq.message("agent_closed")
         rating = self.faq.message("rating_ask")
-        self.store.add_message(number, "system", closing, to_deliver=True)
-        self.store.add_message(number, "system", rating, to_deliver=True, buttons=rating_buttons())
-        resumed = await self.rasa.resume(ticket["conversation_id"], [closing, rating])
+        push = ticket["channel"] if ticket["channel"] in PUSH_CHANNELS else None
+        self.store.add_message(number, "system", closing, to_deliver=not push)
+        self.store.add_message(number, "system", rating, to_deliver=not push, buttons=rating_buttons())
+        resumed = await self.rasa.resume(ticket["conversation_id"], [closing, rating], push, rating_buttons())
         self.store.audit(agent["name"], "close", number, note[:200])
         return {"ticket": self.store.get(number), "resumed": resumed}

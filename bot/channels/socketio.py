@@ -1,0 +1,123 @@
+"""Rasa's socket.io channel for the in-app chat widget, routed through the hand-off relay.
+
+Also serves the widget itself (`/webhooks/socketio/widget.js`, the bundled socket.io client)
+and a demo host page (`/webhooks/socketio/demo`): no CDN, nothing from the internet.
+"""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Awaitable, Callable, Dict, Optional
+
+from rasa.core.channels.channel import UserMessage
+from rasa.core.channels.socketio import SocketBlueprint, SocketIOInput, SocketIOOutput
+from sanic import Blueprint, response
+from sanic.request import Request
+from socketio import AsyncServer
+
+from bot.channels.handoff_flow import handle_message
+from bot.channels.payload import MAX_MESSAGE_CHARS
+
+logger = logging.getLogger(__name__)
+STATIC = Path(__file__).resolve().parent.parent / "widget" / "static"
+ASSETS = {
+    "widget.js": "application/javascript; charset=utf-8",
+    "widget.css": "text/css; charset=utf-8",
+    "socket.io.min.js": "application/javascript; charset=utf-8",
+    "demo": "text/html; charset=utf-8",
+}
+
+
+class WalletSocketIOInput(SocketIOInput):
+    """socket.io channel: session ids persisted by the widget, messages through the relay."""
+
+    @classmethod
+    def name(cls) -> str:
+        return "socketio"
+
+    @classmethod
+    def from_credentials(cls, credentials: Optional[Dict[str, Any]]) -> "WalletSocketIOInput":
+        credentials = credentials or {}
+        channel = cls(
+            credentials.get("user_message_evt", "user_uttered"),
+            credentials.get("bot_message_evt", "bot_uttered"),
+            credentials.get("namespace"),
+            True,  # session persistence: the widget keeps its conversation across reloads
+            credentials.get("socketio_path", "/socket.io"),
+            credentials.get("jwt_key"),
+            credentials.get("jwt_method", "HS256"),
+            credentials.get("metadata_key", "metadata"),
+        )
+        origins = credentials.get("cors_allowed_origins") or None  # None: same origin only
+        channel.cors_allowed_origins = [origins] if isinstance(origins, str) else origins
+        return channel
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        sio = AsyncServer(async_mode="sanic", cors_allowed_origins=getattr(self, "cors_allowed_origins", None))
+        webhook = SocketBlueprint(sio, self.socketio_path, "wallet_socketio_webhook", __name__)
+        self.sio = sio
+        state: Dict[str, Any] = {}
+
+        @webhook.listener("after_server_start")
+        async def keep_app(app, _loop) -> None:
+            state["app"] = app
+
+        @webhook.route("/", methods=["GET"])
+        async def health(_: Request):
+            return response.json({"status": "ok"})
+
+        @webhook.route("/<asset:str>", methods=["GET"])
+        async def asset(_: Request, asset: str):
+            if asset not in ASSETS:  # a fixed list: no path from the client reaches the disk
+                return response.json({"error": "not found"}, status=404)
+            path = STATIC / ("demo.html" if asset == "demo" else asset)
+            return await response.file(path, mime_type=ASSETS[asset], headers={"Cache-Control": "no-cache"})
+
+        @sio.on("session_request", namespace=self.namespace)
+        async def session_request(sid: str, data: Optional[Dict]) -> None:
+            data = data if isinstance(data, dict) else {}
+            session_id = data.get("session_id")
+            if not isinstance(session_id, str) or not 8 <= len(session_id) <= 64 or not session_id.isalnum():
+                import uuid
+
+                session_id = uuid.uuid4().hex
+            await sio.enter_room(sid, session_id)  # a coroutine in python-socketio 5.x
+            await sio.emit("session_confirm", session_id, room=sid)
+
+        @sio.on(self.user_message_evt, namespace=self.namespace)
+        async def user_message(sid: str, data: Any) -> None:
+            output = SocketIOOutput(sio, self.bot_message_evt)
+            if not isinstance(data, dict) or not isinstance(data.get("session_id"), str):
+                await sio.emit(self.bot_message_evt, {"text": "消息格式不正确，请刷新页面后重试。"}, room=sid)
+                return
+            text = data.get("message")
+            if not isinstance(text, str) or len(text) > MAX_MESSAGE_CHARS:
+                await sio.emit(self.bot_message_evt, {"text": "消息格式不正确或太长，请精简后再发送。"}, room=sid)
+                return
+            sender = data["session_id"]
+            metadata = data.get(self.metadata_key) or {}
+            if isinstance(metadata, str):
+                try:
+                    metadata = json.loads(metadata)
+                except ValueError:
+                    metadata = {}
+            try:
+                extra = await handle_message(state["app"], on_new_message, text, sender, self.name(), output,
+                                             metadata if isinstance(metadata, dict) else {})
+            except Exception:
+                logger.exception("socket.io message from %s failed", sender)
+                await sio.emit(self.bot_message_evt, {"text": "系统繁忙，消息未能处理，请稍后重试。"}, room=sender)
+                return
+            for message in extra:
+                payload: Dict[str, Any] = {"text": message["text"]}
+                if message.get("buttons"):
+                    payload["quick_replies"] = [
+                        {"content_type": "text", "title": b["title"], "payload": b["payload"]}
+                        for b in message["buttons"]
+                    ]
+                if message.get("metadata"):
+                    payload["metadata"] = message["metadata"]
+                await sio.emit(self.bot_message_evt, payload, room=sender)
+
+        return webhook

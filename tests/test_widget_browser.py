@@ -1,0 +1,83 @@
+"""The in-app chat widget in a real headless Chromium: ask, get the FAQ answer, click a
+follow-up, reload and keep the history, get handed off and receive the agent's reply live.
+Screenshots at phone (360×640) and desktop size go to reports/."""
+import pytest
+import requests
+
+from bot.handoff.agents import AgentStore
+from bot.handoff.store import TicketStore
+from tests.browser import chromium
+from tests.conftest import MODEL, ROOT
+from tests.servers import running_assistant
+
+pytestmark = pytest.mark.server
+REPORTS = ROOT / "reports"
+
+
+def bot_texts(page):
+    return page.eval_on_selector_all("#wallet-chat .wc-bot .wc-bubble", "els => els.map(e => e.innerText)")
+
+
+def wait_bot_count(page, n, timeout=30000):
+    page.wait_for_function(f"document.querySelectorAll('#wallet-chat .wc-bot').length >= {n}", timeout=timeout)
+
+
+@pytest.mark.parametrize("size", ["phone", "desktop"])
+def test_widget_end_to_end(tmp_path, size):
+    if not MODEL.exists():
+        pytest.fail("models/wallet.tar.gz is missing")
+    REPORTS.mkdir(exist_ok=True)
+    viewport = {"width": 360, "height": 640} if size == "phone" else {"width": 1280, "height": 800}
+    with chromium() as browser, running_assistant(tmp_path) as urls:
+        context = browser.new_context(viewport=viewport, locale="zh-CN", is_mobile=size == "phone")
+        page = context.new_page()
+        page.goto(f"{urls['rasa']}/webhooks/socketio/demo")
+        page.click("#wallet-chat .wc-launcher")
+        page.wait_for_selector("#wallet-chat[data-session]")
+        assert "钱包小助手" in bot_texts(page)[0]
+
+        page.fill("#wallet-chat .wc-input", "退款到银行卡一般要多久")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#wallet-chat .wc-typing:not([hidden])", timeout=5000)
+        wait_bot_count(page, 3)
+        texts = bot_texts(page)
+        assert any("工作日" in t for t in texts) and texts[-1] == "这个回答解决您的问题了吗？"
+        follow_up = page.query_selector_all("#wallet-chat .wc-msg:nth-last-child(2) .wc-button:not([disabled])")
+        assert follow_up, "the FAQ answer offers follow-up topics"
+        count = len(bot_texts(page))
+        follow_up[0].click()
+        wait_bot_count(page, count + 2)
+        page.screenshot(path=str(REPORTS / f"widget_{size}_answer.png"))
+
+        before = len(bot_texts(page))
+        session = page.get_attribute("#wallet-chat", "data-session")
+        page.reload()
+        page.wait_for_selector("#wallet-chat[data-session]")
+        assert page.get_attribute("#wallet-chat", "data-session") == session
+        assert len(bot_texts(page)) == before  # history kept after reload
+
+        page.fill("#wallet-chat .wc-input", "我要转人工")
+        page.keyboard.press("Enter")
+        page.wait_for_function("[...document.querySelectorAll('#wallet-chat .wc-bot')].some(e => e.innerText.includes('工单号'))", timeout=30000)
+        ticket = TicketStore(urls["db_url"]).active_ticket(session)
+        assert ticket and ticket["channel"] == "socketio"
+
+        AgentStore(urls["db_url"]).add("小王", "password123")
+        token = requests.post(f"{urls['console']}/api/login", json={"name": "小王", "password": "password123"}, timeout=10).json()["token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        assert requests.post(f"{urls['console']}/api/tickets/{ticket['number']}/claim", headers=headers, timeout=10).ok
+        r = requests.post(f"{urls['console']}/api/tickets/{ticket['number']}/reply", headers=headers,
+                          json={"text": "您好，我是人工客服，马上为您处理"}, timeout=10)
+        assert r.ok and r.json()["in_tracker"]
+        page.wait_for_selector("#wallet-chat .wc-agent", timeout=15000)  # pushed live, no reload
+        assert "马上为您处理" in page.inner_text("#wallet-chat .wc-agent")
+        assert "人工客服" in page.inner_text("#wallet-chat .wc-agent .wc-badge")
+        page.screenshot(path=str(REPORTS / f"widget_{size}_agent.png"))
+
+        requests.post(f"{urls['console']}/api/tickets/{ticket['number']}/close", headers=headers,
+                      json={"note": "已处理"}, timeout=10)
+        page.wait_for_function("[...document.querySelectorAll('#wallet-chat .wc-button')].some(b => b.innerText === '5 分' && !b.disabled)", timeout=15000)
+        page.click("#wallet-chat .wc-button:has-text('5 分')")
+        page.wait_for_function("[...document.querySelectorAll('#wallet-chat .wc-bot')].some(e => e.innerText.includes('感谢您的评价'))", timeout=15000)
+        assert TicketStore(urls["db_url"]).get(ticket["number"])["rating"] == 5
+        page.screenshot(path=str(REPORTS / f"widget_{size}_rating.png"))
