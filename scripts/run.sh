@@ -35,6 +35,7 @@ cat <<MSG
       curl -s -XPOST http://127.0.0.1:$port/webhooks/rest/webhook \\
         -H 'Content-Type: application/json' -d '{"sender":"u1","message":"退款多久到账"}'
     Parse only:  curl -s -XPOST http://127.0.0.1:$port/model/parse -d '{"text":"登陆不上去"}'
+    Chat widget demo page: http://127.0.0.1:$port/webhooks/socketio/demo
     Agent console: http://127.0.0.1:$console_port  (create an agent first: .venv/bin/bot agents add 小王)
     REST users get agent replies on their next message or with POST /webhooks/rest/poll {"sender":"u1"}
     Terminal chat: make shell      Stop: Ctrl-C

@@ -86,7 +86,7 @@ def test_out_of_scope_is_handed_off_not_answered(server):
         ("登陆一直提示网络异常进不去", "login_failure"),
         ("帳號被凍結了怎麼解凍", "account_frozen"),
         ("ＡＰＰ一打开就闪退", "app_problem"),
-        ("收不到短信验证码 😭", "forgot_password"),
+        ("短信验证码一直收不到 😭", "forgot_password"),
         ("refund 什么时候到账", "refund"),
         ("有人冒充客服让我把钱转到安全账户", "report_fraud"),
     ],

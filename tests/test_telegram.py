@@ -120,7 +120,7 @@ def test_startup_checks_token_once_and_registers_secret(tg):
 
 def test_faq_answer_with_inline_keyboard(tg):
     chat = next(_chat_ids)
-    sent = say(tg, chat, "收不到短信验证码怎么办")
+    sent = say(tg, chat, "短信验证码一直收不到怎么办")
     assert "收不到短信" in "\n".join(s["text"] for s in sent)
     keyboards = [s for s in sent if buttons_of(s)]
     assert keyboards and all(len(row) == 1 for row in keyboards[-1]["reply_markup"]["inline_keyboard"])
@@ -152,7 +152,7 @@ def test_duplicate_update_is_processed_once(tg):
 
 def test_button_press_is_answered_and_processed(tg):
     chat = next(_chat_ids)
-    sent = say(tg, chat, "收不到短信验证码怎么办")
+    sent = say(tg, chat, "短信验证码一直收不到怎么办")
     offered = buttons_of([s for s in sent if buttons_of(s)][-1])
     press = callback_update(chat, offered[0]["callback_data"], [{"title": b["text"], "payload": b["callback_data"]}
                                                                   for b in offered])
@@ -190,7 +190,7 @@ def test_edited_message_is_answered_without_error(tg):
     chat = next(_chat_ids)
     say(tg, chat, "收不到验证马")
     before = len(tg["fake"].calls_to("sendMessage", chat))
-    r = post(tg, message_update(chat, "收不到短信验证码怎么办", kind="edited_message"))
+    r = post(tg, message_update(chat, "短信验证码一直收不到怎么办", kind="edited_message"))
     assert r.status_code == 200
     assert "收不到短信" in "\n".join(tg["fake"].texts(chat)[before:])
 
@@ -209,7 +209,7 @@ def test_start_command_is_a_greeting_and_unknown_updates_are_ignored(tg):
 def test_failing_send_still_answers_200(tg):
     chat = next(_chat_ids)
     tg["fake"].failing_chats.add(str(chat))
-    r = post(tg, message_update(chat, "收不到短信验证码怎么办"))
+    r = post(tg, message_update(chat, "短信验证码一直收不到怎么办"))
     assert r.status_code == 200
     tracker = requests.get(f"{tg['rasa']}/conversations/{chat}/tracker", timeout=10).json()
     assert [e for e in tracker["events"] if e["event"] == "user"]  # the conversation still moved on
@@ -251,5 +251,5 @@ def test_hand_off_over_telegram(tg):
     assert post(tg, press).status_code == 200
     assert "感谢您的评价" in "\n".join(fake.texts(chat)[-3:])
     assert TicketStore(tg["db_url"]).get(number)["rating"] == 5
-    answer = say(tg, chat, "收不到短信验证码怎么办")
+    answer = say(tg, chat, "短信验证码一直收不到怎么办")
     assert "收不到短信" in "\n".join(s["text"] for s in answer) and any(buttons_of(s) for s in answer)

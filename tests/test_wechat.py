@@ -28,7 +28,7 @@ pytestmark = pytest.mark.server
 
 APP_ID, APP_SECRET, TOKEN = "wx5f3e8d1c2b4a6978", "s3cr3t-app-secret", "wallet_wechat_token"
 AES_KEY = base64.b64encode(os.urandom(32)).decode()[:-1]  # WeChat's EncodingAESKey: 43 characters
-SMS_QUESTION = "收不到短信验证码怎么办"
+SMS_QUESTION = "短信验证码一直收不到怎么办"
 SMS_ANSWER = "收不到短信：核对手机号是否正确"
 CREDENTIALS = """\
 bot.channels.rest.WalletRestInput:
