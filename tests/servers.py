@@ -105,3 +105,28 @@ def running_assistant(
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
                 proc.kill()
+
+
+class ConsoleAgent:
+    """A support agent using the console API (signs up if needed, signs in, handles tickets)."""
+
+    def __init__(self, urls: Dict[str, str], name: str = "小王", password: str = "password123") -> None:
+        from bot.handoff.agents import AgentStore
+
+        store = AgentStore(urls["db_url"])
+        if store.by_name(name) is None:
+            store.add(name, password)
+        self.base = urls["console"]
+        r = requests.post(f"{self.base}/api/login", json={"name": name, "password": password}, timeout=10)
+        r.raise_for_status()
+        self.headers = {"Authorization": f"Bearer {r.json()['token']}"}
+
+    def post(self, number: str, action: str, **body) -> requests.Response:
+        return requests.post(f"{self.base}/api/tickets/{number}/{action}", headers=self.headers,
+                             json=body or None, timeout=30)
+
+    def take(self, number: str, text: str) -> None:
+        """Claim the ticket and send the user a reply (both must succeed)."""
+        assert self.post(number, "claim").status_code == 200
+        r = self.post(number, "reply", text=text)
+        assert r.status_code == 200 and r.json()["in_tracker"], r.text

@@ -1,6 +1,5 @@
 """The evaluation questions (../shared/eval) are test data only: none may appear in the
 project's training data, rules, dictionaries, answers or tests."""
-from pathlib import Path
 
 import pytest
 

@@ -11,11 +11,10 @@ import pytest
 import requests
 
 from bot.channels.telegram import MAX_MESSAGE_UNITS, TEXT_ONLY, inline_keyboard, split_text
-from bot.handoff.agents import AgentStore
 from bot.handoff.store import TicketStore
 from tests.conftest import MODEL
 from tests.fake_telegram import FakeTelegram
-from tests.servers import running_assistant
+from tests.servers import ConsoleAgent, running_assistant
 
 pytestmark = pytest.mark.server
 TOKEN = "123456789:AAFakeTokenForTests_abcdefghijklmno"
@@ -46,7 +45,6 @@ def tg(tmp_path_factory):
            "TELEGRAM_SECRET_TOKEN": SECRET, "TELEGRAM_API_BASE_URL": fake.url}
     try:
         with running_assistant(workdir, credentials=str(credentials), extra_env=env) as urls:
-            AgentStore(urls["db_url"]).add("小王", "password123")
             yield {**urls, "fake": fake, "webhook": f"{urls['rasa']}/webhooks/telegram/webhook"}
     finally:
         fake.stop()
@@ -233,17 +231,12 @@ def test_hand_off_over_telegram(tg):
     ticket = TicketStore(tg["db_url"]).active_ticket(str(chat))
     assert ticket and ticket["channel"] == "telegram"
     number = ticket["number"]
-    token = requests.post(f"{tg['console']}/api/login", json={"name": "小王", "password": "password123"},
-                          timeout=10).json()["token"]
-    auth = {"Authorization": f"Bearer {token}"}
-    assert requests.post(f"{tg['console']}/api/tickets/{number}/claim", headers=auth, timeout=30).status_code == 200
-    r = requests.post(f"{tg['console']}/api/tickets/{number}/reply", headers=auth,
-                      json={"text": "您好，我是客服小王，正在为您核实"}, timeout=30)
-    assert r.status_code == 200, r.text
+    agent = ConsoleAgent(tg)
+    agent.take(number, "您好，我是客服小王，正在为您核实")
     fake.wait_for(lambda: any("正在为您核实" in t for t in fake.texts(chat)), timeout=10)
     # while paused the user's message reaches the ticket and is acknowledged
     assert number in "\n".join(s["text"] for s in say(tg, chat, "好的，订单号 20261127001"))
-    r = requests.post(f"{tg['console']}/api/tickets/{number}/close", headers=auth, json={"note": "已处理"}, timeout=30)
+    r = agent.post(number, "close", note="已处理")
     assert r.status_code == 200, r.text
     rating = fake.wait_for(lambda: [c for c in fake.calls_to("sendMessage", chat) if "打分" in c["text"]], timeout=10)
     assert "5" in [b["callback_data"] for b in buttons_of(rating[-1])]

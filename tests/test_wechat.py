@@ -22,7 +22,7 @@ from bot.channels.wechat import NOT_TEXT, ButtonMemory, WeChatApi, WeChatInput, 
 from bot.channels.wechat_xml import XmlError, parse_wechat_xml
 from tests.conftest import MODEL
 from tests.fake_wechat import FakeWeChat, event_xml, media_xml, sign, signed_query, text_xml
-from tests.servers import running_assistant
+from tests.servers import ConsoleAgent, running_assistant
 
 pytestmark = pytest.mark.server
 
@@ -274,27 +274,20 @@ def test_typed_payloads_are_not_intents(env):
 # -- hand-off over WeChat -----------------------------------------------------------------------------
 
 def test_handoff_agent_reply_close_and_rating(env):
-    from bot.handoff.agents import AgentStore
     from bot.handoff.store import TicketStore
 
-    user, console, db = openid(), env.urls["console"], env.urls["db_url"]
+    user, db = openid(), env.urls["db_url"]
     reply = env.safe.text(user, "转人工")
     ticket = TicketStore(db).active_ticket(user)
     assert ticket and ticket["number"] in reply and ticket["channel"] == "wechat"
     number = ticket["number"]
 
-    AgentStore(db).add("小王", "password123")
-    token = requests.post(f"{console}/api/login", json={"name": "小王", "password": "password123"},
-                          timeout=10).json()["token"]
-    auth = {"Authorization": f"Bearer {token}"}
-    assert requests.post(f"{console}/api/tickets/{number}/claim", headers=auth, timeout=10).status_code == 200
-    resp = requests.post(f"{console}/api/tickets/{number}/reply", headers=auth,
-                         json={"text": "您好，我是小王，请问是哪个手机号收不到验证码？"}, timeout=30)
-    assert resp.status_code == 200, resp.text
+    agent = ConsoleAgent(env.urls)
+    agent.take(number, "您好，我是小王，请问是哪个手机号收不到验证码？")
     pushed = env.fake.wait_for_text(user, lambda t: "请问是哪个手机号" in t)
     assert pushed.startswith("【人工客服 小王】")
 
-    resp = requests.post(f"{console}/api/tickets/{number}/close", headers=auth, json={"note": "已指导用户"}, timeout=30)
+    resp = agent.post(number, "close", note="已指导用户")
     assert resp.status_code == 200, resp.text
     rating = env.fake.wait_for_text(user, lambda t: "请为本次人工服务打分" in t)
     assert "回复数字：1. 1 分" in rating

@@ -2,13 +2,11 @@
 follow-up, reload and keep the history, get handed off and receive the agent's reply live.
 Screenshots at phone (360×640) and desktop size go to reports/."""
 import pytest
-import requests
 
-from bot.handoff.agents import AgentStore
 from bot.handoff.store import TicketStore
 from tests.browser import chromium
 from tests.conftest import MODEL, ROOT
-from tests.servers import running_assistant
+from tests.servers import ConsoleAgent, running_assistant
 
 pytestmark = pytest.mark.server
 REPORTS = ROOT / "reports"
@@ -62,20 +60,14 @@ def test_widget_end_to_end(tmp_path, size):
         ticket = TicketStore(urls["db_url"]).active_ticket(session)
         assert ticket and ticket["channel"] == "socketio"
 
-        AgentStore(urls["db_url"]).add("小王", "password123")
-        token = requests.post(f"{urls['console']}/api/login", json={"name": "小王", "password": "password123"}, timeout=10).json()["token"]
-        headers = {"Authorization": f"Bearer {token}"}
-        assert requests.post(f"{urls['console']}/api/tickets/{ticket['number']}/claim", headers=headers, timeout=10).ok
-        r = requests.post(f"{urls['console']}/api/tickets/{ticket['number']}/reply", headers=headers,
-                          json={"text": "您好，我是人工客服，马上为您处理"}, timeout=10)
-        assert r.ok and r.json()["in_tracker"]
+        agent = ConsoleAgent(urls)
+        agent.take(ticket["number"], "您好，我是人工客服，马上为您处理")
         page.wait_for_selector("#wallet-chat .wc-agent", timeout=15000)  # pushed live, no reload
         assert "马上为您处理" in page.inner_text("#wallet-chat .wc-agent")
         assert "人工客服" in page.inner_text("#wallet-chat .wc-agent .wc-badge")
         page.screenshot(path=str(REPORTS / f"widget_{size}_agent.png"))
 
-        requests.post(f"{urls['console']}/api/tickets/{ticket['number']}/close", headers=headers,
-                      json={"note": "已处理"}, timeout=10)
+        assert agent.post(ticket["number"], "close", note="已处理").ok
         page.wait_for_function("[...document.querySelectorAll('#wallet-chat .wc-button')].some(b => b.innerText === '5 分' && !b.disabled)", timeout=15000)
         page.click("#wallet-chat .wc-button:has-text('5 分')")
         page.wait_for_function("[...document.querySelectorAll('#wallet-chat .wc-bot')].some(e => e.innerText.includes('感谢您的评价'))", timeout=15000)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from datetime import datetime
 from functools import wraps
 from pathlib import Path
 from typing import Any, Dict, Optional

@@ -6,9 +6,8 @@ two agents claiming at the same moment cannot both win, in SQLite or PostgreSQL.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
 from functools import lru_cache
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session, sessionmaker

@@ -3,14 +3,12 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Text
 
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
 from rasa.nlu.extractors.extractor import EntityExtractorMixin
 from rasa.shared.nlu.constants import ENTITIES, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
+from bot.nlu.base import ConfiguredComponent
 from bot.nlu.entities import extract_entities
 from bot.paths import project_path
 
@@ -18,7 +16,7 @@ from bot.paths import project_path
 @DefaultV1Recipe.register(
     DefaultV1Recipe.ComponentType.ENTITY_EXTRACTOR, is_trainable=False
 )
-class WalletEntityExtractor(GraphComponent, EntityExtractorMixin):
+class WalletEntityExtractor(ConfiguredComponent, EntityExtractorMixin):
     """Adds payment_channel, bank, amount and order_id entities found by spaCy's EntityRuler."""
 
     @staticmethod
@@ -26,17 +24,9 @@ class WalletEntityExtractor(GraphComponent, EntityExtractorMixin):
         return {"entities_file": "data/entities.yml"}
 
     def __init__(self, config: Dict[Text, Any]) -> None:
+        super().__init__(config)
         self._file = str(project_path("WALLET_ENTITIES", config["entities_file"]))
 
-    @classmethod
-    def create(
-        cls,
-        config: Dict[Text, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> "WalletEntityExtractor":
-        return cls(config)
 
     @staticmethod
     def required_packages() -> List[Text]:

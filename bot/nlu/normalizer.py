@@ -7,21 +7,19 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Text
 
-from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
-from rasa.engine.storage.resource import Resource
-from rasa.engine.storage.storage import ModelStorage
 from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from bot.nlu.base import ConfiguredComponent
 from bot.text import MAX_NLU_CHARS, normalize_text
 
 
 @DefaultV1Recipe.register(
     DefaultV1Recipe.ComponentType.MESSAGE_TOKENIZER, is_trainable=False
 )
-class ChineseNormalizer(GraphComponent):
+class ChineseNormalizer(ConfiguredComponent):
     """Traditional→simplified, full-width→half-width, case, emoji, typos, length cap."""
 
     @staticmethod
@@ -29,17 +27,9 @@ class ChineseNormalizer(GraphComponent):
         return {"max_chars": MAX_NLU_CHARS}
 
     def __init__(self, config: Dict[Text, Any]) -> None:
+        super().__init__(config)
         self._max_chars = int(config.get("max_chars", MAX_NLU_CHARS))
 
-    @classmethod
-    def create(
-        cls,
-        config: Dict[Text, Any],
-        model_storage: ModelStorage,
-        resource: Resource,
-        execution_context: ExecutionContext,
-    ) -> "ChineseNormalizer":
-        return cls(config)
 
     def _normalize(self, message: Message) -> None:
         text = message.get(TEXT)
