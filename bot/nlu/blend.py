@@ -41,7 +41,7 @@ def _has_text_features(message: Message) -> bool:
 class BlendedIntentClassifier(LogisticRegressionClassifier):
     @staticmethod
     def get_default_config() -> Dict[Text, Any]:
-        return {**LogisticRegressionClassifier.get_default_config(), "max_iter": 300, "weight": 0.7}
+        return {**LogisticRegressionClassifier.get_default_config(), "max_iter": 300, "weight": 0.6}
 
     def process(self, messages: List[Message]) -> List[Message]:
         # A message without features (empty after normalisation) keeps DIET's answer;
