@@ -10,7 +10,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup train model run shell actions test check validate eval clean
+.PHONY: help setup train model run shell actions test check validate eval bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -41,6 +41,9 @@ validate: setup ## Rasa's own data validation
 
 eval: model ## evaluate on a labelled TSV (EVAL=path; default ../shared/eval/realq.tsv)
 	@$(BIN)/bot eval $(EVAL) --model $(MODEL) --out reports
+
+bench: model ## benchmark ours vs Rasa's stock starter bot on the REST channel (BENCH_ARGS="--seconds 20")
+	@PYTHONWARNINGS=ignore $(BIN)/python -m bot.bench.run $(BENCH_ARGS)
 
 test: model check validate ## run every test (unit, model, servers, Rasa test stories)
 	@scripts/test.sh

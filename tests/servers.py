@@ -84,6 +84,7 @@ def running_assistant(
         )
         procs.append(rasa)
         urls = {"rasa": f"http://127.0.0.1:{rasa_port}", "db_url": db_url, "env": env, "workdir": str(workdir),
+                "rasa_pid": rasa.pid,
                 "rasa_log": str(rasa_log), "action_log": str(action_log)}
         if console:
             console_log = workdir / "console.log"
