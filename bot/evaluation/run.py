@@ -104,9 +104,10 @@ def main(tsv: Optional[str], model: str, out_dir: str) -> int:
         "entities_found": dict(by_entity),
         "answers_tailored_by_entity": tailored,
         "confusion": {"labels": labels, "matrix": matrix},
+        # Row numbers, not texts: evaluation questions never get copied into the project tree.
         "errors": [
-            {"text": t, "gold": g, "predicted": p}
-            for (t, g), p in zip(rows, predicted)
+            {"row": i + 1, "gold": g, "predicted": p}
+            for i, ((_, g), p) in enumerate(zip(rows, predicted))
             if g != p
         ],
     }
