@@ -50,7 +50,7 @@ async def handle_message(
 ) -> List[Dict[str, Any]]:
     flow = relay()
     earlier = await flow.outbox(sender)  # what an agent sent before this message comes first
-    handled = await flow.intercept(sender, text)
+    handled, ticket = await flow.intercept(sender, text)
     if handled is not None:
         events: List[Any] = [UserUttered(text, input_channel=channel)]
         if any(r.pop("resume", False) for r in handled):
@@ -59,7 +59,6 @@ async def handle_message(
         await append_events(app, sender, events)
         replies = handled
     else:
-        ticket = await flow.active_before(sender)
         await on_new_message(UserMessage(text, output, sender, input_channel=channel, metadata=metadata))
         replies = await flow.record_paused_message(ticket, text) if ticket else []
     return earlier + replies + await flow.outbox(sender)

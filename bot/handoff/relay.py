@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from bot.faq.model import Faq
 from bot.handoff.store import TicketStore
@@ -59,26 +59,24 @@ class HandoffRelay:
     async def _run(self, fn, *args):
         return await asyncio.to_thread(fn, *args)
 
-    async def intercept(self, sender: str, text: str) -> Optional[List[Reply]]:
-        """Replies when the message is handled here (cancel, rating), else None."""
+    async def intercept(self, sender: str, text: str) -> Tuple[Optional[List[Reply]], Optional[Dict[str, Any]]]:
+        """(replies, active ticket): replies when the message is handled here (cancel, rating),
+        else None; the conversation's active ticket (looked up once per message)."""
         ticket = await self._run(self.store.active_ticket, sender)
         if ticket and is_cancel(text, self.settings.cancel_phrases):
             await self._run(self.store.cancel, sender)
             await self._run(self.store.add_message, ticket["number"], "user", text)
-            return [{"text": self.faq.message("handoff_cancelled"), "resume": True}]
+            return [{"text": self.faq.message("handoff_cancelled"), "resume": True}], None
         if ticket:
-            return None
+            return None, ticket
         waiting = await self._run(self.store.ticket_awaiting_rating, sender)
         if waiting:
             score = parse_rating(text)
             if score is not None:
                 await self._run(self.store.rate, waiting["number"], score)
-                return [{"text": self.faq.message("rating_thanks")}]
+                return [{"text": self.faq.message("rating_thanks")}], None
             await self._run(self.store.stop_waiting_for_rating, sender)
-        return None
-
-    async def active_before(self, sender: str) -> Optional[Dict[str, Any]]:
-        return await self._run(self.store.active_ticket, sender)
+        return None, None
 
     async def record_paused_message(self, ticket: Dict[str, Any], text: str) -> List[Reply]:
         """A message sent while a person handles the case: keep it and acknowledge it."""
