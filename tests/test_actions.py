@@ -17,7 +17,7 @@ def texts(dispatcher):
 
 def tickets(url):
     keys = ("number", "reason", "intent", "recent_messages", "channel")
-    return [tuple(t[k] for k in keys) for t in TicketStore(url).open_tickets()]
+    return [tuple(t[k] for k in keys) for t in TicketStore(url).queue()]
 
 
 def test_answer_faq_with_variant_and_slot(dispatcher):

@@ -28,7 +28,7 @@ def test_open_ticket_keeps_context(store):
     assert ticket["number"].startswith("T") and ticket["status"] == "open"
     assert ticket["recent_messages"] == ["在吗", "退款没到账"]
     assert (ticket["channel"], ticket["reason"], ticket["intent"]) == ("rest", "low_confidence", "refund")
-    assert store.find(ticket["number"])["conversation_id"] == conversation
+    assert store.get(ticket["number"])["conversation_id"] == conversation
 
 
 def test_one_open_ticket_per_conversation(store):

@@ -42,10 +42,10 @@ def test_faq_answer_then_not_solved_opens_ticket(server):
     assert [b["payload"] for b in replies[-1]["buttons"]][:2] == ["/affirm", "/deny"]
     replies = chat(server, user, "/deny")
     assert "转人工" in texts(replies) or any(b["payload"] == "/contact_human" for b in replies[-1].get("buttons", []))
-    assert not [t for t in TicketStore(server["db_url"]).open_tickets() if t["conversation_id"] == user]
+    assert not [t for t in TicketStore(server["db_url"]).queue() if t["conversation_id"] == user]
     replies = chat(server, user, "/deny")
     store = TicketStore(server["db_url"])
-    ticket = [t for t in store.open_tickets() if t["conversation_id"] == user][0]
+    ticket = [t for t in store.queue() if t["conversation_id"] == user][0]
     assert ticket["number"] in texts(replies)
     assert ticket["reason"] == "not_solved" and ticket["intent"] == "refund"
     assert ticket["channel"] == "rest"
@@ -68,7 +68,7 @@ def test_answer_helped(server):
 def test_human_requested(server):
     user = f"u-{uuid.uuid4()}"
     replies = chat(server, user, "帮我转接真人客服吧")
-    tickets = [t for t in TicketStore(server["db_url"]).open_tickets() if t["conversation_id"] == user]
+    tickets = [t for t in TicketStore(server["db_url"]).queue() if t["conversation_id"] == user]
     assert len(tickets) == 1 and tickets[0]["number"] in texts(replies)
     assert tickets[0]["reason"] == "contact_human"
 

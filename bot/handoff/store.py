@@ -220,12 +220,6 @@ class TicketStore:
                             .where(Ticket.number == number)).first()
             return ticket_dict(*row) if row else None
 
-    def find(self, number: str) -> Optional[Dict[str, Any]]:
-        return self.get(number)
-
-    def open_tickets(self) -> List[Dict[str, Any]]:
-        return self.queue()
-
     def transcript(self, number: str) -> List[Dict[str, Any]]:
         with self._session() as s:
             t = s.execute(select(Ticket).where(Ticket.number == number)).scalar_one_or_none()
