@@ -36,20 +36,8 @@ def wait_for(url: str, proc: subprocess.Popen, log: Path, timeout: float = 120) 
     raise TimeoutError(f"{url} not up after {timeout}s:\n{log.read_text()[-3000:]}")
 
 
-@contextmanager
-def running_assistant(
-    workdir: Path,
-    db_url: str = "",
-    console: bool = True,
-    credentials: Optional[str] = None,
-    extra_env: Optional[Dict[str, str]] = None,
-) -> Iterator[Dict[str, str]]:
-    """Action server, Rasa server (REST channel, HTTP API) and agent console on loopback.
-
-    Support hours are 24/7 here (a test settings file), so hand-offs go to the live queue.
-    """
-    rasa_port, action_port, console_port = free_port(), free_port(), free_port()
-    db_url = db_url or f"sqlite:///{workdir / 'tickets.db'}"
+def always_open_settings(workdir: Path) -> Path:
+    """config/assistant.yml with support open 24/7, so hand-offs go to the live queue."""
     settings = workdir / "assistant.yml"
     settings.write_text(
         (ROOT / "config/assistant.yml").read_text(encoding="utf-8").split("support_hours:")[0]
@@ -57,6 +45,25 @@ def running_assistant(
         + "".join(f'    {d}: ["00:00", "23:59:59"]\n' for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")),
         encoding="utf-8",
     )
+    return settings
+
+
+@contextmanager
+def running_assistant(
+    workdir: Path,
+    db_url: str = "",
+    console: bool = True,
+    credentials: Optional[str] = None,
+    extra_env: Optional[Dict[str, str]] = None,
+    tracker_store: str = "bot.serving.tracker_store.CachedSQLTrackerStore",
+) -> Iterator[Dict[str, str]]:
+    """Action server, Rasa server (REST channel, HTTP API) and agent console on loopback.
+
+    Support hours are 24/7 here (a test settings file), so hand-offs go to the live queue.
+    """
+    rasa_port, action_port, console_port = free_port(), free_port(), free_port()
+    db_url = db_url or f"sqlite:///{workdir / 'tickets.db'}"
+    settings = always_open_settings(workdir)
     env = {**os.environ, "WALLET_DB_URL": db_url, "TF_CPP_MIN_LOG_LEVEL": "2",
            "SQLALCHEMY_SILENCE_UBER_WARNING": "1", "WALLET_SETTINGS": str(settings),
            "WALLET_RASA_URL": f"http://127.0.0.1:{rasa_port}", "PYTHONWARNINGS": "ignore",
@@ -64,7 +71,7 @@ def running_assistant(
     endpoints = workdir / "endpoints.yml"
     endpoints.write_text(
         f'action_endpoint:\n  url: "http://127.0.0.1:{action_port}/webhook"\n'
-        f"tracker_store:\n  type: SQL\n  dialect: sqlite\n  db: {workdir / 'tracker.db'}\n",
+        f"tracker_store:\n  type: {tracker_store}\n  dialect: sqlite\n  db: {workdir / 'tracker.db'}\n",
         encoding="utf-8",
     )
     procs = []

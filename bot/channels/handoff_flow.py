@@ -16,6 +16,7 @@ from bot.faq.store import FaqStore
 from bot.handoff.relay import HandoffRelay
 from bot.handoff.store import ticket_store
 from bot.paths import faq_path
+from bot.serving.processor import ensure_fast_processor
 from bot.settings import handoff_settings
 
 
@@ -48,17 +49,15 @@ async def handle_message(
     output: OutputChannel,
     metadata: Optional[Dict[str, Any]] = None,
 ) -> List[Dict[str, Any]]:
+    ensure_fast_processor(app.ctx.agent)
     flow = relay()
-    earlier = await flow.outbox(sender)  # what an agent sent before this message comes first
-    handled, ticket = await flow.intercept(sender, text)
-    if handled is not None:
+    turn = await flow.begin(sender, text)
+    if turn.handled is not None:
         events: List[Any] = [UserUttered(text, input_channel=channel)]
-        if any(r.pop("resume", False) for r in handled):
+        if any(r.pop("resume", False) for r in turn.handled):
             events.append(ConversationResumed())
-        events += [BotUttered(r["text"]) for r in handled] + [ActionExecuted(ACTION_LISTEN_NAME)]
+        events += [BotUttered(r["text"]) for r in turn.handled] + [ActionExecuted(ACTION_LISTEN_NAME)]
         await append_events(app, sender, events)
-        replies = handled
     else:
         await on_new_message(UserMessage(text, output, sender, input_channel=channel, metadata=metadata))
-        replies = await flow.record_paused_message(ticket, text) if ticket else []
-    return earlier + replies + await flow.outbox(sender)
+    return turn.earlier + (turn.handled or []) + await flow.finish(sender, turn, text)

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
+from sqlalchemy.pool import QueuePool
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _migrate_lock = threading.Lock()
@@ -25,6 +26,8 @@ def migrate(engine: Engine) -> None:
     """Upgrade the schema to the newest revision (idempotent)."""
     config = alembic_config(str(engine.url))
     with _migrate_lock, engine.begin() as connection:
+        if engine.dialect.name == "postgresql":  # several servers may start at once
+            connection.execute(text("SELECT pg_advisory_xact_lock(804215)"))
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
 
@@ -34,6 +37,10 @@ def engine_for(url: str) -> Engine:
     kwargs = {"future": True, "pool_pre_ping": True}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        if ":memory:" not in url and url.rstrip("/") != "sqlite:":
+            # SQLAlchemy 1.4 opens a new file connection (and re-runs the pragmas) per
+            # checkout by default; the relay queries it on every message.
+            kwargs.update(poolclass=QueuePool, pool_size=5, max_overflow=10)
     engine = create_engine(url, **kwargs)
     if url.startswith("sqlite"):
         @event.listens_for(engine, "connect")

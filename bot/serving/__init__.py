@@ -1,0 +1,1 @@
+"""How the Rasa server runs our bot fast: in-process actions, a parse cache, a leaner turn."""

@@ -1,0 +1,53 @@
+"""Remember NLU results by message text (the pipeline reads nothing but the text).
+
+At peaks many users send the same short questions ("退款多久到账", "是"); a parse costs the NLU
+graph (jieba, spaCy, two featurizers, DIET, the blend) while a hit costs a dict copy. Bounded
+LRU, one per loaded model (a new model gets a new processor and so a new cache).
+"""
+from __future__ import annotations
+
+import copy
+import os
+from collections import OrderedDict
+from typing import Any, Dict, Optional
+
+DEFAULT_SIZE = 20_000
+
+
+def cache_size() -> int:
+    try:
+        return max(0, int(os.environ.get("WALLET_PARSE_CACHE", DEFAULT_SIZE)))
+    except ValueError:
+        return DEFAULT_SIZE
+
+
+class ParseCache:
+    def __init__(self, size: int = DEFAULT_SIZE) -> None:
+        self.size = size
+        self._items: "OrderedDict[str, Dict[str, Any]]" = OrderedDict()
+        self.hits = self.misses = 0
+
+    @staticmethod
+    def cacheable(text: Optional[str]) -> bool:
+        """Button payloads ("/intent{…}") are cheap to parse and must stay per message."""
+        return bool(text) and not text.startswith("/")
+
+    def get(self, text: str) -> Optional[Dict[str, Any]]:
+        found = self._items.get(text)
+        if found is None:
+            self.misses += 1
+            return None
+        self._items.move_to_end(text)
+        self.hits += 1
+        return copy.deepcopy(found)
+
+    def put(self, text: str, parse_data: Dict[str, Any]) -> None:
+        if self.size <= 0:
+            return
+        self._items[text] = copy.deepcopy(parse_data)
+        self._items.move_to_end(text)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+
+    def stats(self) -> Dict[str, int]:
+        return {"size": len(self._items), "hits": self.hits, "misses": self.misses}

@@ -1,0 +1,80 @@
+"""Rasa's MessageProcessor with our shortcuts: in-process actions, the parse cache and a
+graph runner without dask.
+
+Everything else (sessions, policies, slots, events, tracker store, locks) is Rasa's own code,
+so a conversation's events are the same as with the stock processor.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, Optional
+
+from rasa.core.actions.action import RemoteAction
+from rasa.core.agent import Agent
+from rasa.core.channels.channel import UserMessage
+from rasa.core.processor import MessageProcessor
+from rasa.engine.runner.dask import DaskGraphRunner
+from rasa.shared.core.trackers import DialogueStateTracker
+
+from bot.serving.graph_runner import SequentialGraphRunner
+from bot.serving.inprocess_actions import InProcessAction, executor, inprocess_enabled
+from bot.serving.parse_cache import ParseCache, cache_size
+
+
+class FastMessageProcessor(MessageProcessor):
+    parse_cache: ParseCache
+    domain_dict: Dict[str, Any]
+    inprocess: bool
+
+    @classmethod
+    def adopt(cls, processor: MessageProcessor) -> "FastMessageProcessor":
+        """The same processor (model, stores, endpoints), with our shortcuts."""
+        fast = cls.__new__(cls)
+        fast.__dict__.update(processor.__dict__)
+        fast.parse_cache = ParseCache(cache_size())
+        fast.domain_dict = processor.domain.as_dict()
+        fast.inprocess = inprocess_enabled()
+        if type(processor.graph_runner) is DaskGraphRunner:
+            fast.graph_runner = SequentialGraphRunner.adopt(processor.graph_runner)
+        return fast
+
+    def _inprocess(self, action):
+        name = action.name() if action is not None else None
+        if self.inprocess and isinstance(action, RemoteAction) and name in executor().actions:
+            return InProcessAction(name, self.domain_dict)
+        return action
+
+    def _get_action(self, action_name: str):
+        return self._inprocess(super()._get_action(action_name))
+
+    def predict_next_with_tracker_if_should(self, tracker: DialogueStateTracker):
+        action, prediction = super().predict_next_with_tracker_if_should(tracker)
+        return self._inprocess(action), prediction
+
+    async def parse_message(
+        self,
+        message: UserMessage,
+        tracker: Optional[DialogueStateTracker] = None,
+        only_output_properties: bool = True,
+    ) -> Dict[str, Any]:
+        text = message.text or ""
+        if not (only_output_properties and ParseCache.cacheable(text)):
+            return await super().parse_message(message, tracker, only_output_properties)
+        cached = self.parse_cache.get(text)
+        if cached is not None:
+            return cached
+        parse_data = await super().parse_message(message, tracker, only_output_properties)
+        self.parse_cache.put(text, parse_data)
+        return parse_data
+
+
+def fast_processor_enabled() -> bool:
+    """WALLET_PROCESSOR=stock runs Rasa's own processor (for comparisons and bisecting)."""
+    return os.environ.get("WALLET_PROCESSOR", "fast").strip().lower() != "stock"
+
+
+def ensure_fast_processor(agent: Optional[Agent]) -> None:
+    """Give a (newly) loaded model our processor; cheap when it already has it."""
+    if not fast_processor_enabled() or agent is None or agent.processor is None or isinstance(agent.processor, FastMessageProcessor):
+        return
+    agent.processor = FastMessageProcessor.adopt(agent.processor)
