@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
 from bot.faq.model import Faq
@@ -52,36 +53,58 @@ def outbox_reply(message: Dict[str, Any]) -> Reply:
     return reply
 
 
+@dataclass
+class Turn:
+    """What the relay decided before Rasa sees a message."""
+
+    earlier: List[Reply] = field(default_factory=list)  # agent messages waiting: they come first
+    handled: Optional[List[Reply]] = None  # answered here (cancel, rating): Rasa only logs it
+    ticket: Optional[Dict[str, Any]] = None  # active ticket: Rasa is paused, the ticket gets it
+
+
 class HandoffRelay:
+    """The database side of the hand-off, in two calls per message (each one thread hop):
+    `begin` before Rasa, `finish` after it."""
+
     def __init__(self, store: TicketStore, faq: Faq, settings: HandoffSettings) -> None:
         self.store, self.faq, self.settings = store, faq, settings
 
-    async def _run(self, fn, *args):
-        return await asyncio.to_thread(fn, *args)
+    async def begin(self, sender: str, text: str) -> Turn:
+        return await asyncio.to_thread(self._begin, sender, text)
 
-    async def intercept(self, sender: str, text: str) -> Tuple[Optional[List[Reply]], Optional[Dict[str, Any]]]:
-        """(replies, active ticket): replies when the message is handled here (cancel, rating),
-        else None; the conversation's active ticket (looked up once per message)."""
-        ticket = await self._run(self.store.active_ticket, sender)
-        if ticket and is_cancel(text, self.settings.cancel_phrases):
-            await self._run(self.store.cancel, sender)
-            await self._run(self.store.add_message, ticket["number"], "user", text)
-            return [{"text": self.faq.message("handoff_cancelled"), "resume": True}], None
-        if ticket:
-            return None, ticket
-        waiting = await self._run(self.store.ticket_awaiting_rating, sender)
-        if waiting:
-            score = parse_rating(text)
-            if score is not None:
-                await self._run(self.store.rate, waiting["number"], score)
-                return [{"text": self.faq.message("rating_thanks")}], None
-            await self._run(self.store.stop_waiting_for_rating, sender)
-        return None, None
-
-    async def record_paused_message(self, ticket: Dict[str, Any], text: str) -> List[Reply]:
-        """A message sent while a person handles the case: keep it and acknowledge it."""
-        await self._run(self.store.add_message, ticket["number"], "user", text)
-        return [{"text": self.faq.message("handoff_ack", ticket=ticket["number"]), "metadata": {"from": "system"}}]
+    async def finish(self, sender: str, turn: Turn, text: str) -> List[Reply]:
+        return await asyncio.to_thread(self._finish, sender, turn, text)
 
     async def outbox(self, sender: str) -> List[Reply]:
-        return [outbox_reply(m) for m in await self._run(self.store.take_outbox, sender)]
+        return await asyncio.to_thread(self._outbox, sender)
+
+    def _outbox(self, sender: str) -> List[Reply]:
+        return [outbox_reply(m) for m in self.store.take_outbox(sender)]
+
+    def _begin(self, sender: str, text: str) -> Turn:
+        turn = Turn(earlier=self._outbox(sender))
+        ticket, waiting = self.store.conversation_tickets(sender)
+        if ticket and is_cancel(text, self.settings.cancel_phrases):
+            self.store.cancel(sender)
+            self.store.add_message(ticket["number"], "user", text)
+            turn.handled = [{"text": self.faq.message("handoff_cancelled"), "resume": True}]
+        elif ticket:
+            turn.ticket = ticket
+        elif waiting:
+            score = parse_rating(text)
+            if score is not None:
+                self.store.rate(waiting["number"], score)
+                turn.handled = [{"text": self.faq.message("rating_thanks")}]
+            else:
+                self.store.stop_waiting_for_rating(sender)
+        return turn
+
+    def _finish(self, sender: str, turn: Turn, text: str) -> List[Reply]:
+        """A message sent while a person handles the case is kept and acknowledged; then
+        whatever an agent sent meanwhile."""
+        replies: List[Reply] = []
+        if turn.ticket and turn.handled is None:
+            self.store.add_message(turn.ticket["number"], "user", text)
+            replies.append({"text": self.faq.message("handoff_ack", ticket=turn.ticket["number"]),
+                            "metadata": {"from": "system"}})
+        return replies + self._outbox(sender)

@@ -108,6 +108,18 @@ class TicketStore:
             .order_by(Ticket.id).limit(1)
         ).scalar_one_or_none()
 
+    def conversation_tickets(self, conversation_id: str) -> Tuple[Optional[Dict[str, Any]], Optional[Dict[str, Any]]]:
+        """(active ticket, ticket awaiting a rating) in one query: the relay asks on every message."""
+        with self._session() as s:
+            rows = s.execute(
+                select(Ticket).where(Ticket.conversation_id == conversation_id,
+                                     Ticket.status.in_(ACTIVE) | Ticket.awaiting_rating.is_(True))
+                .order_by(Ticket.id)
+            ).scalars().all()
+            active = next((t for t in rows if t.status in ACTIVE), None)
+            waiting = next((t for t in reversed(rows) if t.awaiting_rating), None)
+            return (ticket_dict(active) if active else None), (ticket_dict(waiting) if waiting else None)
+
     def active_ticket(self, conversation_id: str) -> Optional[Dict[str, Any]]:
         with self._session() as s:
             t = self._active(s, conversation_id)
