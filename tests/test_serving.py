@@ -72,6 +72,19 @@ def test_cached_store_sees_another_instances_writes(tmp_path):
     assert [e.text for e in again.events if isinstance(e, UserUttered)] == ["退款多久到账", "还没到"]
 
 
+def test_a_new_conversation_is_kept_as_the_stock_store_reads_it_back(tmp_path):
+    a, _, stock = stores(tmp_path)
+    tracker = DialogueStateTracker.from_events("u4", [ActionExecuted("action_session_start"), SessionStarted()],
+                                               DOMAIN.slots)
+    turn(tracker, "新会话", "答复")
+    run(a.save(tracker))
+    kept = run(a.retrieve("u4"))
+    assert kept is not tracker and events_of(kept) == events_of(run(stock.retrieve("u4")))
+    turn(kept, "第二句", "答复二")
+    run(a.save(kept))
+    assert events_of(run(a.retrieve("u4"))) == events_of(run(stock.retrieve("u4")))
+
+
 def test_a_turn_that_failed_half_way_is_not_served_from_memory(tmp_path):
     a, _, stock = stores(tmp_path)
     tracker = new_conversation(a, "u2")

@@ -48,6 +48,8 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         self._cache: "OrderedDict[str, _Entry]" = OrderedDict()
         table = self.SQLEvent.__table__
         self._newest_sql = sa.select(sa.func.max(table.c.id)).where(table.c.sender_id == sa.bindparam("sender_id"))
+        self._written_sql = sa.select(sa.func.max(table.c.id), sa.func.count(table.c.id)).where(
+            table.c.sender_id == sa.bindparam("sender_id"), table.c.id > sa.bindparam("after"))
 
     def _use_pooled_sqlite(self) -> None:
         """Keep SQLite connections open (SQLAlchemy 1.4 reconnects per session for files) and
@@ -84,23 +86,47 @@ class CachedSQLTrackerStore(SQLTrackerStore):
     async def save(self, tracker: DialogueStateTracker) -> None:
         entry = self._cache.get(tracker.sender_id)
         if entry is None or entry.tracker is not tracker:
-            await super().save(tracker)  # not read through this cache: the stock way
+            if not await self._save_new_conversation(tracker):
+                await super().save(tracker)  # not read through this cache: the stock way
             return
         await self.stream_events(tracker)
         new_events = list(tracker.events)[entry.stored:]
-        with self.engine.begin() as conn:
-            if self._newest_on(conn, tracker.sender_id) == entry.last_id:
-                if new_events:
-                    conn.execute(self.SQLEvent.__table__.insert(),
-                                 [self._row(tracker.sender_id, event) for event in new_events])
-                    entry.last_id = self._newest_on(conn, tracker.sender_id)
-                entry.stored = len(tracker.events)
-                if any(isinstance(e, SessionStarted) for e in new_events):
-                    # the stock store reads back only the latest session: do the same
-                    self._cache.pop(tracker.sender_id, None)
+        if new_events:
+            # The turn holds the conversation's lock (in-memory or Redis) and its tracker was
+            # checked against the database when read: only this turn writes. Counting what
+            # was written after our last event proves it; otherwise forget the tracker.
+            with self.engine.begin() as conn:
+                conn.execute(self.SQLEvent.__table__.insert(),
+                             [self._row(tracker.sender_id, event) for event in new_events])
+                newest, written = conn.execute(self._written_sql, {"sender_id": tracker.sender_id,
+                                                                    "after": entry.last_id}).one()
+            if written != len(new_events) or any(isinstance(e, SessionStarted) for e in new_events):
+                # someone else wrote too, or a new session began (the stock store reads back
+                # only the latest session): read it the stock way next time
+                self._cache.pop(tracker.sender_id, None)
                 return
-        self._cache.pop(tracker.sender_id, None)  # someone else wrote meanwhile: let Rasa count
-        await super().save(tracker)
+            entry.last_id = newest
+        entry.stored = len(tracker.events)
+
+    async def _save_new_conversation(self, tracker: DialogueStateTracker) -> bool:
+        """A conversation with nothing stored yet: store every event and keep in memory the
+        tracker the stock store would read back (only the latest session, via JSON)."""
+        if not tracker.events:
+            return True
+        if self.domain is None:
+            return False
+        rows = [self._row(tracker.sender_id, event) for event in tracker.events]
+        with self.engine.begin() as conn:
+            if self._newest_on(conn, tracker.sender_id) is not None:
+                return False
+            await self.stream_events(tracker)
+            conn.execute(self.SQLEvent.__table__.insert(), rows)
+            newest = self._newest_on(conn, tracker.sender_id)
+        starts = [r["timestamp"] for r in rows if r["type_name"] == SessionStarted.type_name]
+        kept = [json.loads(r["data"]) for r in rows if not starts or r["timestamp"] >= max(starts)]
+        read_back = DialogueStateTracker.from_dict(tracker.sender_id, kept, self.domain.slots)
+        self._remember(tracker.sender_id, _Entry(read_back, newest, len(read_back.events)))
+        return True
 
     def _newest_on(self, conn, sender_id: str) -> Optional[int]:
         return conn.execute(self._newest_sql, {"sender_id": sender_id}).scalar()
