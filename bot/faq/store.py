@@ -1,6 +1,6 @@
 """The FAQ as the action server sees it: loaded at start, reloaded when the file changes.
 
-Fixing an answer therefore needs no retraining and no restart. A broken edit keeps the last
+Fixing an answer therefore needs no retraining and no restart (it is live within a second). A broken edit keeps the last
 good FAQ in service (and logs why) instead of taking the assistant down.
 """
 from __future__ import annotations
@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 from pathlib import Path
 from typing import Optional, Tuple
 
@@ -17,8 +18,12 @@ logger = logging.getLogger(__name__)
 
 
 class FaqStore:
-    def __init__(self, path: Path) -> None:
+    """`check_every`: seconds between looks at the file (every message asks for the FAQ)."""
+
+    def __init__(self, path: Path, check_every: float = 1.0) -> None:
         self.path = Path(path)
+        self.check_every = check_every
+        self._checked = float("-inf")
         self._lock = threading.Lock()
         self._faq: Optional[Faq] = None
         self._stamp: Optional[Tuple[int, int]] = None
@@ -29,6 +34,10 @@ class FaqStore:
         return st.st_mtime_ns, st.st_size
 
     def get(self) -> Faq:
+        now = time.monotonic()
+        if self._faq is not None and now - self._checked < self.check_every:
+            return self._faq
+        self._checked = now
         stamp = self._file_stamp()
         if stamp == self._stamp and self._faq is not None:
             return self._faq

@@ -6,6 +6,8 @@ so a conversation's events are the same as with the stock processor.
 """
 from __future__ import annotations
 
+import ctypes
+import gc
 import os
 from typing import Any, Dict, Optional
 
@@ -78,3 +80,16 @@ def ensure_fast_processor(agent: Optional[Agent]) -> None:
     if not fast_processor_enabled() or agent is None or agent.processor is None or isinstance(agent.processor, FastMessageProcessor):
         return
     agent.processor = FastMessageProcessor.adopt(agent.processor)
+    # The loaded model (TensorFlow, spaCy, jieba's dictionary) is millions of long-lived
+    # objects; without this every full garbage collection walks them all mid-request.
+    gc.collect()
+    gc.freeze()
+    _return_freed_memory()
+
+
+def _return_freed_memory() -> None:
+    """Loading the model leaves hundreds of MB of freed heap that glibc keeps; give it back."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
