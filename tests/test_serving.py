@@ -4,7 +4,8 @@
   instance, and never serves a half-finished turn;
 - the dask-free graph runner gives the same parses and predictions as Rasa's dask runner;
 - a server on the fast path and a server on the stock path (Rasa's processor, HTTP action
-  server, stock SQL tracker store) give the same answers and the same transcripts.
+  server, stock SQL tracker store, Rasa's own DIET loading) give the same answers and the same
+  transcripts.
 """
 from __future__ import annotations
 
@@ -164,7 +165,8 @@ def test_fast_path_answers_exactly_like_stock_rasa(tmp_path):
     if not MODEL.exists():
         pytest.fail("models/wallet.tar.gz is missing")
     logs = {}
-    for mode, env, store in (("stock", {"WALLET_PROCESSOR": "stock", "WALLET_ACTIONS": "server"}, "SQL"),
+    stock_env = {"WALLET_PROCESSOR": "stock", "WALLET_ACTIONS": "server", "WALLET_FAST_MODEL_LOAD": "0"}
+    for mode, env, store in (("stock", stock_env, "SQL"),
                              ("fast", {}, "bot.serving.tracker_store.CachedSQLTrackerStore")):
         (tmp_path / mode).mkdir()
         with running_assistant(tmp_path / mode, console=False, extra_env=env, tracker_store=store) as urls:
