@@ -36,7 +36,7 @@ def _redis_up() -> bool:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    from bot.scale.cluster import nginx_binary, running_cluster
+    from bot.scale.cluster import nginx_binary, running_cluster, temporary_schema
 
     if not MODEL.exists():
         pytest.fail("models/wallet.tar.gz is missing (make model)")
@@ -45,20 +45,11 @@ def cluster(tmp_path_factory):
     if not _redis_up():
         pytest.fail("Redis is not reachable at 127.0.0.1:6379 (make test expects it)")
     nginx_binary()  # fails with the install hint
-    import psycopg2
-
-    schema = f"wallet_scale_{uuid.uuid4().hex[:8]}"
-    conn = psycopg2.connect(POSTGRES_URL)
-    conn.autocommit = True
-    conn.cursor().execute(f'CREATE SCHEMA "{schema}"')
     workdir = tmp_path_factory.mktemp("scale")
-    try:
-        with running_cluster(workdir, instances=2, pg_url=POSTGRES_URL, schema=schema,
-                             settings=always_open_settings(workdir)) as running:
-            yield running
-    finally:
-        conn.cursor().execute(f'DROP SCHEMA "{schema}" CASCADE')
-        conn.close()
+    with temporary_schema(POSTGRES_URL) as schema, \
+            running_cluster(workdir, instances=2, pg_url=POSTGRES_URL, schema=schema,
+                            settings=always_open_settings(workdir)) as running:
+        yield running
 
 
 Turn = Tuple[str, List[str], str]  # (user text, answer texts, instance that served it)
@@ -110,6 +101,36 @@ def test_conversations_spread_over_two_instances_stay_complete_and_in_order(clus
     assert len(mixed) >= len(results) // 2, "messages of one conversation should land on both instances"
     for api in (cluster.instances[0]["url"], cluster.instances[1]["url"]):  # both see the same state
         check_trackers(api, results)
+
+
+def test_an_agent_reply_sent_through_one_instance_reaches_a_widget_on_the_other(cluster):
+    """socket.io holds the widget on one process; the push (console -> Rasa HTTP API) may go
+    to another: the Redis client manager relays it."""
+    import asyncio
+
+    import socketio
+
+    session = uuid.uuid4().hex  # the widget's session id (alphanumeric)
+    text = "【人工客服 小王】您好，已为您查到退款进度"
+
+    async def scenario():
+        client, got, confirmed = socketio.AsyncClient(), asyncio.Queue(), asyncio.Event()
+        client.on("bot_uttered", got.put)
+        client.on("session_confirm", lambda *_: confirmed.set())
+        await client.connect(cluster.instances[0]["url"], socketio_path="/socket.io", transports=["polling"])
+        try:
+            await client.emit("session_request", {"session_id": session})
+            await asyncio.wait_for(confirmed.wait(), 15)
+            push = await asyncio.get_running_loop().run_in_executor(None, lambda: requests.post(
+                f"{cluster.instances[1]['url']}/conversations/{session}/tracker/events",
+                params={"output_channel": "socketio", "execute_side_effects": "true"},
+                json=[{"event": "bot", "text": text}], timeout=30))
+            assert push.status_code == 200, push.text
+            return await asyncio.wait_for(got.get(), 15)
+        finally:
+            await client.disconnect()
+
+    assert asyncio.run(scenario())["text"] == text
 
 
 def test_stopping_one_instance_mid_load_loses_no_conversation(cluster):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, Optional
 
@@ -18,6 +19,7 @@ from socketio import AsyncServer
 
 from bot.channels.handoff_flow import handle_message
 from bot.channels.payload import MAX_MESSAGE_CHARS
+from bot.serving.processor import ensure_fast_processor
 
 logger = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent.parent / "widget" / "static"
@@ -27,6 +29,18 @@ ASSETS = {
     "socket.io.min.js": "application/javascript; charset=utf-8",
     "demo": "text/html; charset=utf-8",
 }
+
+
+def shared_client_manager():
+    """With several Rasa processes (Sanic workers, scale-out) a push for a widget (an agent's
+    reply, sent through any process's HTTP API) must reach the process holding its socket:
+    python-socketio's Redis manager relays it. WALLET_SOCKETIO_REDIS=redis://… turns it on."""
+    url = os.environ.get("WALLET_SOCKETIO_REDIS", "").strip()
+    if not url:
+        return None
+    from socketio import AsyncRedisManager
+
+    return AsyncRedisManager(url, channel="wallet-socketio")
 
 
 class WalletSocketIOInput(SocketIOInput):
@@ -54,7 +68,8 @@ class WalletSocketIOInput(SocketIOInput):
         return channel
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        sio = AsyncServer(async_mode="sanic", cors_allowed_origins=getattr(self, "cors_allowed_origins", None))
+        sio = AsyncServer(async_mode="sanic", cors_allowed_origins=getattr(self, "cors_allowed_origins", None),
+                          client_manager=shared_client_manager())
         webhook = SocketBlueprint(sio, self.socketio_path, "wallet_socketio_webhook", __name__)
         self.sio = sio
         state: Dict[str, Any] = {}
@@ -62,6 +77,7 @@ class WalletSocketIOInput(SocketIOInput):
         @webhook.listener("after_server_start")
         async def keep_app(app, _loop) -> None:
             state["app"] = app
+            ensure_fast_processor(getattr(app.ctx, "agent", None))
 
         @webhook.route("/", methods=["GET"])
         async def health(_: Request):

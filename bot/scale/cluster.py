@@ -51,7 +51,7 @@ def nginx_binary() -> str:
 
 
 def endpoints_yaml(pg_url: str, redis_url: str, key_prefix: str) -> str:
-    pg, rd = urlparse(pg_url), urlparse(redis_url)
+    pg = urlparse(pg_url)
     return (
         "tracker_store:\n"
         "  type: bot.serving.tracker_store.CachedSQLTrackerStore\n"
@@ -61,12 +61,7 @@ def endpoints_yaml(pg_url: str, redis_url: str, key_prefix: str) -> str:
         f"  db: {pg.path.lstrip('/') or 'postgres'}\n"
         f"  username: {pg.username or 'postgres'}\n"
         + (f"  password: {pg.password}\n" if pg.password else "")
-        + "lock_store:\n"
-        "  type: redis\n"
-        f"  url: {rd.hostname or '127.0.0.1'}\n"
-        f"  port: {rd.port or 6379}\n"
-        f"  db: {int((rd.path or '/1').lstrip('/') or 1)}\n"
-        f"  key_prefix: {key_prefix}\n"
+        + redis_lock_store_yaml(redis_url, key_prefix)
     )
 
 
@@ -96,6 +91,7 @@ class Cluster:
     instances: List[Dict] = field(default_factory=list)
     db_url: str = ""
     env: Dict[str, str] = field(default_factory=dict)
+    nginx_pid: int = 0
 
     def stop_instance(self, index: int) -> None:
         """Stop one Rasa server the way an orchestrator does (SIGTERM, in-flight requests finish)."""
@@ -105,6 +101,29 @@ class Cluster:
             proc.wait(timeout=40)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@contextmanager
+def temporary_schema(pg_url: str = DEFAULT_PG, prefix: str = "wallet_scale") -> Iterator[str]:
+    """A fresh PostgreSQL schema for one run (tests, benchmarks), dropped afterwards."""
+    import psycopg2
+
+    schema = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    conn = psycopg2.connect(pg_url)
+    conn.autocommit = True
+    conn.cursor().execute(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield schema
+    finally:
+        conn.cursor().execute(f'DROP SCHEMA "{schema}" CASCADE')
+        conn.close()
+
+
+def redis_lock_store_yaml(redis_url: str, key_prefix: str) -> str:
+    rd = urlparse(redis_url)
+    return ("lock_store:\n  type: redis\n"
+            f"  url: {rd.hostname or '127.0.0.1'}\n  port: {rd.port or 6379}\n"
+            f"  db: {int((rd.path or '/1').lstrip('/') or 1)}\n  key_prefix: {key_prefix}\n")
 
 
 def _schema_env(pg_url: str, schema: Optional[str]) -> Dict[str, str]:
@@ -135,6 +154,7 @@ def running_cluster(
     endpoints.write_text(endpoints_yaml(pg_url, redis_url, prefix), encoding="utf-8")
     db_url = pg_url + (f"?options=-csearch_path%3D{schema}" if schema else "")
     env = {**os.environ, "WALLET_DB_URL": db_url, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore",
+           "WALLET_SOCKETIO_REDIS": redis_url,
            "SQLALCHEMY_SILENCE_UBER_WARNING": "1", **_schema_env(pg_url, schema)}
     if settings:
         env["WALLET_SETTINGS"] = str(settings)
@@ -163,6 +183,7 @@ def running_cluster(
         conf.write_text(nginx_conf(workdir, host, port, [i["port"] for i in cluster.instances]), encoding="utf-8")
         nginx_proc = subprocess.Popen([nginx_binary(), "-c", str(conf), "-p", str(workdir), "-g", "daemon off;"],
                                       stdout=open(workdir / "nginx.log", "w"), stderr=subprocess.STDOUT)
+        cluster.nginx_pid = nginx_proc.pid
         wait_up(cluster.url + "/", nginx_proc, workdir / "nginx_error.log", timeout=30)
         yield cluster
     finally:
