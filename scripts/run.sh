@@ -9,7 +9,9 @@ mkdir -p var logs
 export SQLALCHEMY_SILENCE_UBER_WARNING=1 TF_CPP_MIN_LOG_LEVEL=2 PYTHONWARNINGS=ignore
 
 console_port="${CONSOLE_PORT:-5006}"
-.venv/bin/rasa run actions --actions actions --port "$action_port" > logs/actions.log 2>&1 &
+# Rasa runs our actions in-process (bot/serving); the action server serves `rasa shell` and
+# WALLET_ACTIONS=server, and starts at low priority so it does not slow Rasa's start.
+nice -n 10 .venv/bin/rasa run actions --actions actions --port "$action_port" > logs/actions.log 2>&1 &
 actions_pid=$!
 console_pid=""
 trap 'kill $actions_pid $console_pid 2>/dev/null || true' EXIT INT TERM
@@ -40,5 +42,19 @@ cat <<MSG
     REST users get agent replies on their next message or with POST /webhooks/rest/poll {"sender":"u1"}
     Terminal chat: make shell      Stop: Ctrl-C
 MSG
+endpoints=endpoints.yml
+workers="${WORKERS:-1}"
+if [ "$workers" -gt 1 ]; then
+  # Several Sanic workers (one per core) need a lock store all of them see: Redis.
+  redis_url="${WALLET_REDIS_URL:-redis://127.0.0.1:6379/1}"
+  .venv/bin/python - "$redis_url" <<'PY' || { echo "WORKERS=$workers needs Redis at $redis_url (set WALLET_REDIS_URL)"; exit 1; }
+import sys, redis
+redis.Redis.from_url(sys.argv[1], socket_connect_timeout=2).ping()
+PY
+  .venv/bin/python -c "import sys; from bot.scale.cluster import redis_lock_store_yaml as y; print(open('endpoints.yml').read() + y(sys.argv[1], 'wallet'))" "$redis_url" > var/endpoints.workers.yml
+  endpoints=var/endpoints.workers.yml
+  export SANIC_WORKERS="$workers" WALLET_SOCKETIO_REDIS="$redis_url"
+  echo "==> $workers Sanic workers, Redis lock store at $redis_url"
+fi
 .venv/bin/rasa run -m models/wallet.tar.gz --enable-api -i "${RASA_HOST:-127.0.0.1}" --port "$port" \
-  --credentials credentials.yml --endpoints endpoints.yml
+  --credentials credentials.yml --endpoints "$endpoints"

@@ -56,6 +56,7 @@ def running_assistant(
     credentials: Optional[str] = None,
     extra_env: Optional[Dict[str, str]] = None,
     tracker_store: str = "bot.serving.tracker_store.CachedSQLTrackerStore",
+    endpoints_extra: str = "",
 ) -> Iterator[Dict[str, str]]:
     """Action server, Rasa server (REST channel, HTTP API) and agent console on loopback.
 
@@ -71,14 +72,15 @@ def running_assistant(
     endpoints = workdir / "endpoints.yml"
     endpoints.write_text(
         f'action_endpoint:\n  url: "http://127.0.0.1:{action_port}/webhook"\n'
-        f"tracker_store:\n  type: {tracker_store}\n  dialect: sqlite\n  db: {workdir / 'tracker.db'}\n",
+        f"tracker_store:\n  type: {tracker_store}\n  dialect: sqlite\n  db: {workdir / 'tracker.db'}\n"
+        + endpoints_extra,
         encoding="utf-8",
     )
     procs = []
     try:
         action_log = workdir / "actions.log"
         actions = subprocess.Popen(
-            [str(BIN / "rasa"), "run", "actions", "--actions", "actions", "--port", str(action_port)],
+            ["nice", "-n", "10", str(BIN / "rasa"), "run", "actions", "--actions", "actions", "--port", str(action_port)],
             cwd=ROOT, env=env, stdout=open(action_log, "w"), stderr=subprocess.STDOUT,
         )
         procs.append(actions)

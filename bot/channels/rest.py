@@ -18,6 +18,7 @@ from sanic.response import HTTPResponse
 
 from bot.channels.handoff_flow import handle_message, relay
 from bot.channels.payload import PayloadError, parse_chat_payload
+from bot.serving.processor import install_on_start
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +39,7 @@ class WalletRestInput(RestInput):
         self, on_new_message: Callable[[UserMessage], Awaitable[None]]
     ) -> Blueprint:
         webhook = Blueprint("wallet_rest_webhook", __name__)
+        install_on_start(webhook)
 
         @webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:

@@ -93,3 +93,12 @@ def _return_freed_memory() -> None:
         ctypes.CDLL("libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):  # not glibc
         pass
+
+
+def install_on_start(blueprint) -> None:
+    """Swap in our processor as soon as the server has loaded the model (also for calls of
+    Rasa's HTTP API that come before any chat message)."""
+
+    @blueprint.listener("after_server_start")
+    async def _fast_processor(app, _loop) -> None:
+        ensure_fast_processor(getattr(app.ctx, "agent", None))
