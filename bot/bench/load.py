@@ -7,6 +7,7 @@ outcome is recorded.
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import time
 import uuid
@@ -117,10 +118,58 @@ def scripts_for(kind: str, seed: int = 7) -> Callable[[], Script]:
     return lambda: make(rng)
 
 
+def process_tree_peak_rss_mb(pid: int) -> float:
+    """The largest peak RSS among a server and its worker processes (SANIC_WORKERS)."""
+    peaks = [p for p in (peak_rss_mb(q) for q in process_tree(pid)) if p == p]
+    return max(peaks) if peaks else float("nan")
+
+
 def peak_rss_mb(pid: int) -> float:
     """Peak resident memory (VmHWM) of a process, from /proc."""
-    with open(f"/proc/{pid}/status", encoding="ascii") as handle:
-        for line in handle:
-            if line.startswith("VmHWM:"):
-                return round(int(line.split()[1]) / 1024, 1)
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as handle:
+            for line in handle:
+                if line.startswith("VmHWM:"):
+                    return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        pass
     return float("nan")
+
+
+def process_tree(pid: int) -> List[int]:
+    found = [pid]
+    try:
+        for task in os.listdir(f"/proc/{pid}/task"):
+            with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as handle:
+                for child in handle.read().split():
+                    found += process_tree(int(child))
+    except OSError:
+        pass
+    return found
+
+
+def pids_named(name: str) -> List[int]:
+    """Processes whose command name is `name` (PostgreSQL backends, redis-server…)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/comm", encoding="utf-8") as handle:
+                    if handle.read().strip() == name:
+                        found.append(int(entry))
+            except OSError:
+                pass
+    return found
+
+
+def cpu_seconds(pids: List[int]) -> float:
+    """user + system CPU time of these processes so far (from /proc/<pid>/stat)."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+        except (OSError, IndexError, ValueError):
+            pass
+    return total / os.sysconf("SC_CLK_TCK")
