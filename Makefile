@@ -10,7 +10,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup train model run shell actions test check validate eval bench clean
+.PHONY: help setup train model run shell actions scale test check validate eval bench clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -30,6 +30,9 @@ run: model ## set up, train if data changed, start Rasa (REST + HTTP API on :500
 shell: model ## chat in the terminal (rasa shell, Chinese, with buttons)
 	@scripts/run.sh shell
 
+scale: model ## scale-out locally: nginx on :8080 before 2 Rasa servers, PostgreSQL + Redis (SCALE_INSTANCES=N)
+	@PYTHONWARNINGS=ignore $(BIN)/python -m bot.scale.cluster
+
 actions: setup ## start only the action server (port 5055)
 	@$(RASA) run actions --actions actions --port 5055
 
@@ -42,7 +45,7 @@ validate: setup ## Rasa's own data validation
 eval: model ## evaluate on a labelled TSV (EVAL=path; default ../shared/eval/realq.tsv)
 	@$(BIN)/bot eval $(EVAL) --model $(MODEL) --out reports
 
-bench: model ## benchmark ours vs Rasa's stock starter bot on the REST channel (BENCH_ARGS="--seconds 20")
+bench: model ## ours (1 process, 2 workers) vs stock `rasa init` vs scale-out, same run (BENCH_ARGS="--seconds 20")
 	@PYTHONWARNINGS=ignore $(BIN)/python -m bot.bench.run $(BENCH_ARGS)
 
 test: model check validate ## run every test (unit, model, servers, Rasa test stories)
