@@ -6,7 +6,6 @@ so a conversation's events are the same as with the stock processor.
 """
 from __future__ import annotations
 
-import ctypes
 import gc
 import os
 from typing import Any, Dict, Optional
@@ -84,15 +83,6 @@ def ensure_fast_processor(agent: Optional[Agent]) -> None:
     # objects; without this every full garbage collection walks them all mid-request.
     gc.collect()
     gc.freeze()
-    _return_freed_memory()
-
-
-def _return_freed_memory() -> None:
-    """Loading the model leaves hundreds of MB of freed heap that glibc keeps; give it back."""
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc
-        pass
 
 
 def install_on_start(blueprint) -> None:

@@ -13,7 +13,6 @@ Configure in endpoints.yml:  tracker_store: {type: bot.serving.tracker_store.Cac
 from __future__ import annotations
 
 import json
-import logging
 import os
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -25,8 +24,6 @@ from rasa.shared.core.events import SessionStarted
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 from sqlalchemy.pool import QueuePool
-
-logger = logging.getLogger(__name__)
 
 DEFAULT_CACHED_CONVERSATIONS = 2_000  # ~30 KB each measured: ~60 MB at most
 
@@ -156,7 +153,3 @@ class CachedSQLTrackerStore(SQLTrackerStore):
             "action_name": data.get("name"),
             "data": json.dumps(data),
         }
-
-    def stats(self) -> Dict[str, int]:
-        return {"cached_conversations": len(self._cache)}
-
