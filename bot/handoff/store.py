@@ -121,9 +121,7 @@ class TicketStore:
             return (ticket_dict(active) if active else None), (ticket_dict(waiting) if waiting else None)
 
     def active_ticket(self, conversation_id: str) -> Optional[Dict[str, Any]]:
-        with self._session() as s:
-            t = self._active(s, conversation_id)
-            return ticket_dict(t) if t else None
+        return self.conversation_tickets(conversation_id)[0]
 
     def queue_position(self, number: str) -> int:
         """1 for the next ticket to be claimed; 0 when already claimed or closed."""
@@ -187,11 +185,7 @@ class TicketStore:
             return ticket_dict(t)
 
     def ticket_awaiting_rating(self, conversation_id: str) -> Optional[Dict[str, Any]]:
-        with self._session() as s:
-            t = s.execute(select(Ticket).where(Ticket.conversation_id == conversation_id,
-                                               Ticket.awaiting_rating.is_(True))
-                          .order_by(Ticket.id.desc()).limit(1)).scalar_one_or_none()
-            return ticket_dict(t) if t else None
+        return self.conversation_tickets(conversation_id)[1]
 
     def rate(self, number: str, score: int) -> bool:
         if not 1 <= int(score) <= 5:
