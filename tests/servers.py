@@ -2,38 +2,18 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Dict, Iterator, Optional
 
 import requests
 
+from bot.scale.cluster import free_port, wait_up
+
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(url: str, proc: subprocess.Popen, log: Path, timeout: float = 120) -> None:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"{url} died:\n{log.read_text()[-3000:]}")
-        try:
-            if requests.get(url, timeout=2).status_code < 500:
-                return
-        except requests.RequestException:
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(f"{url} not up after {timeout}s:\n{log.read_text()[-3000:]}")
 
 
 def always_open_settings(workdir: Path) -> Path:
@@ -102,10 +82,10 @@ def running_assistant(
                 cwd=ROOT, env=env, stdout=open(console_log, "w"), stderr=subprocess.STDOUT,
             )
             procs.append(console_proc)
-            wait_for(f"http://127.0.0.1:{console_port}/health", console_proc, console_log)
+            wait_up(f"http://127.0.0.1:{console_port}/health", console_proc, console_log)
             urls.update(console=f"http://127.0.0.1:{console_port}", console_log=str(console_log))
-        wait_for(f"http://127.0.0.1:{action_port}/health", actions, action_log)
-        wait_for(f"http://127.0.0.1:{rasa_port}/", rasa, rasa_log)
+        wait_up(f"http://127.0.0.1:{action_port}/health", actions, action_log)
+        wait_up(f"http://127.0.0.1:{rasa_port}/", rasa, rasa_log)
         yield urls
     finally:
         for proc in procs:

@@ -36,6 +36,7 @@ DEFAULT_REDIS = os.environ.get("WALLET_REDIS_URL", "redis://127.0.0.1:6379/1")
 
 
 def free_port() -> int:
+    """A free TCP port on loopback (servers started by tests, benchmarks and the cluster)."""
     import socket
 
     with socket.socket() as s:
@@ -71,6 +72,7 @@ def nginx_conf(workdir: Path, host: str, port: int, backends: List[int]) -> str:
 
 
 def wait_up(url: str, proc: subprocess.Popen, log: Path, timeout: float = 240) -> float:
+    """Seconds until `url` answers below 500; fails with the log's tail if `proc` dies or hangs."""
     start = time.time()
     while time.time() - start < timeout:
         if proc.poll() is not None:
@@ -81,7 +83,7 @@ def wait_up(url: str, proc: subprocess.Popen, log: Path, timeout: float = 240) -
         except requests.RequestException:
             pass
         time.sleep(0.5)
-    raise TimeoutError(f"{url} not up after {timeout}s")
+    raise TimeoutError(f"{url} not up after {timeout}s:\n{log.read_text(errors='replace')[-3000:]}")
 
 
 @dataclass
