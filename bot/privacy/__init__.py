@@ -1,0 +1,1 @@
+"""Privacy: find and mask secrets and personal data before anything is stored or logged."""
