@@ -1,7 +1,10 @@
 """Run one user message through the hand-off relay and Rasa (for any input channel).
 
-Returns the replies the channel must send besides what Rasa sent to the output channel:
-hand-off acknowledgements, cancel/rating answers and agent messages from the outbox.
+Before anything sees the message: the per-conversation rate limit, masking of secrets and
+personal data (nothing unmasked reaches the tracker, tickets or logs), and the check that a
+`/payload` is one the assistant offered. Returns the replies the channel must send besides what
+Rasa sent to the output channel: hand-off acknowledgements, cancel/rating answers and agent
+messages from the outbox.
 """
 from __future__ import annotations
 
@@ -16,6 +19,9 @@ from bot.faq.store import FaqStore
 from bot.handoff.relay import HandoffRelay
 from bot.handoff.store import ticket_store
 from bot.paths import faq_path
+from bot.privacy.masker import mask
+from bot.security.payloads import checked_payload
+from bot.security.rate_limit import check_sender
 from bot.serving.processor import ensure_fast_processor
 from bot.settings import handoff_settings
 
@@ -49,15 +55,29 @@ async def handle_message(
     output: OutputChannel,
     metadata: Optional[Dict[str, Any]] = None,
 ) -> List[Dict[str, Any]]:
+    """Raises RateLimited when the conversation sends faster than allowed."""
+    faq = _faq_store().get()
+    check_sender(sender, faq.message("rate_limited"))
     ensure_fast_processor(app.ctx.agent)
+    masked = mask(text)
+    text = masked.text
+    if masked.findings:
+        metadata = {**(metadata or {}), "masked": list(masked.kinds)}
+    if text.lstrip().startswith("/"):
+        text = checked_payload(text, (await app.ctx.agent.processor.get_tracker(sender)).events)
+    warning = faq.message("secret_warning") if masked.shares_secret else None
+    if warning:  # at once, before the answer
+        await output.send_text_message(sender, warning)
     flow = relay()
     turn = await flow.begin(sender, text)
     if turn.handled is not None:
-        events: List[Any] = [UserUttered(text, input_channel=channel)]
+        events: List[Any] = [UserUttered(text, input_channel=channel, metadata=metadata)]
         if any(r.pop("resume", False) for r in turn.handled):
             events.append(ConversationResumed())
         events += [BotUttered(r["text"]) for r in turn.handled] + [ActionExecuted(ACTION_LISTEN_NAME)]
         await append_events(app, sender, events)
     else:
         await on_new_message(UserMessage(text, output, sender, input_channel=channel, metadata=metadata))
+    if warning:  # the transcript shows the agent the user was warned
+        await append_events(app, sender, [BotUttered(warning, metadata={"from": "privacy"})])
     return turn.earlier + (turn.handled or []) + await flow.finish(sender, turn, text)

@@ -31,6 +31,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels.handoff_flow import handle_message
+from bot.security.rate_limit import RateLimited
 
 logger = logging.getLogger(__name__)
 
@@ -288,8 +289,8 @@ class WalletTelegramInput(InputChannel):
                 return response.json({"ok": False}, status=403)
             try:
                 update = json.loads(request.body or b"")
-            except (ValueError, UnicodeDecodeError):
-                logger.error("Telegram update is not JSON: %r", (request.body or b"")[:200])
+            except (ValueError, UnicodeDecodeError, RecursionError):
+                logger.error("Telegram update is not JSON (%d bytes)", len(request.body or b""))
                 return response.json({"ok": True})  # a retry would not be any better
             if not isinstance(update, dict) or not self.first_time(update.get("update_id")):
                 return response.json({"ok": True})
@@ -342,7 +343,11 @@ class WalletTelegramInput(InputChannel):
         metadata = {"telegram": {"update_id": update.get("update_id"), "message_id": message.get("message_id"),
                                  "user_id": user.get("id"), "edited": "edited_message" in update,
                                  "callback": bool(query)}}
-        extra = await handle_message(request.app, on_new_message, text, sender, self.name(), out, metadata)
+        try:
+            extra = await handle_message(request.app, on_new_message, text, sender, self.name(), out, metadata)
+        except RateLimited as err:
+            await out.send_text_message(sender, err.text)
+            return
         for reply in extra:
             await out.send_response(sender, dict(reply))
 

@@ -30,6 +30,7 @@ from wechatpy.replies import TextReply
 from wechatpy.utils import check_signature
 
 from bot.channels.handoff_flow import handle_message, relay
+from bot.security.rate_limit import RateLimited
 from bot.channels.wechat_xml import XmlError, parse_wechat_xml, xml_text
 
 logger = logging.getLogger(__name__)
@@ -260,7 +261,10 @@ class WeChatInput(InputChannel):
         text = payload if payload is not None else re.sub(r"^\s*/+", "", text)
         collector = CollectingOutputChannel()
         metadata = {"wechat": {"msg_id": fields.get("MsgId"), "to": fields.get("ToUserName"), "type": kind}}
-        extra = await handle_message(request.app, on_new_message, text, openid, self.name(), collector, metadata)
+        try:
+            extra = await handle_message(request.app, on_new_message, text, openid, self.name(), collector, metadata)
+        except RateLimited as err:
+            return [{"text": err.text}]
         return collector.messages + extra
 
     async def _guarded(self, work: Awaitable[List[Message]], openid: str) -> List[Message]:

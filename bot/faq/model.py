@@ -8,6 +8,8 @@ from typing import Any, Dict, List, Mapping, Optional
 
 import yaml
 
+from bot.faq.safety import asks_for_secret
+
 from bot.topics import FAQ_TOPICS, MUST_OFFER_HUMAN
 
 REQUIRED_MESSAGES = (
@@ -15,6 +17,7 @@ REQUIRED_MESSAGES = (
     "deny_other", "handoff_opened", "handoff_exists", "clarify", "empty_input", "emoji_only",
     "too_long", "button_yes", "button_no", "button_human", "handoff_queue", "handoff_after_hours",
     "handoff_ack", "handoff_cancelled", "agent_closed", "rating_ask", "rating_thanks", "not_solved_offer",
+    "secret_warning", "rate_limited",
 )
 
 
@@ -151,11 +154,29 @@ def parse_faq(path: Path, raw: Any) -> Faq:
     missing = [t for t in FAQ_TOPICS if t not in topics_raw]
     if missing:
         raise FaqError(path, "topics", f"missing answers for topic(s) {missing}")
-    return Faq(
+    faq = Faq(
         settings={k: str(v) for k, v in settings.items()},
         messages={k: str(v).strip() for k, v in messages.items()},
         topics={name: _topic(path, name, topics_raw[name]) for name in FAQ_TOPICS},
     )
+    for where, text in faq_texts(faq):
+        phrase = asks_for_secret(text)
+        if phrase:
+            raise FaqError(path, where, f"asks the user for a secret ({phrase!r}): the assistant never asks for "
+                                        "passwords, codes or card numbers")
+    return faq
+
+
+def faq_texts(faq: Faq):
+    """(where, text) of everything the FAQ can say to a user."""
+    for key, text in faq.messages.items():
+        yield f"message '{key}'", text
+    for topic in faq.topics.values():
+        yield f"topic '{topic.name}' field 'answer'", topic.answer
+        if topic.urgent:
+            yield f"topic '{topic.name}' field 'urgent'", topic.urgent
+        for value, text in (topic.variants.answers.items() if topic.variants else ()):
+            yield f"topic '{topic.name}' field 'variants.answers.{value}'", text
 
 
 def load_faq(path: Path) -> Faq:

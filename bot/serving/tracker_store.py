@@ -25,6 +25,8 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import INTENT_NAME_KEY
 from sqlalchemy.pool import QueuePool
 
+from bot.privacy.masker import mask_text
+
 DEFAULT_CACHED_CONVERSATIONS = 2_000  # ~30 KB each measured: ~60 MB at most
 
 
@@ -144,7 +146,7 @@ class CachedSQLTrackerStore(SQLTrackerStore):
     @staticmethod
     def _row(sender_id: str, event) -> Dict[str, Any]:
         """The same columns the stock store writes."""
-        data = event.as_dict()
+        data = masked_event_data(event.as_dict())
         return {
             "sender_id": sender_id,
             "type_name": event.type_name,
@@ -153,3 +155,18 @@ class CachedSQLTrackerStore(SQLTrackerStore):
             "action_name": data.get("name"),
             "data": json.dumps(data),
         }
+
+
+def masked_event_data(data: Dict[str, Any]) -> Dict[str, Any]:
+    """A user event as stored: secrets masked even when it did not come through our channels
+    (Rasa's HTTP API, `rasa shell`); what our channels pass is masked already, so this is cheap."""
+    if data.get("event") != "user" or not data.get("text"):
+        return data
+    text = mask_text(data["text"])
+    if text == data["text"]:
+        return data
+    data = {**data, "text": text}
+    parse = data.get("parse_data")
+    if isinstance(parse, dict) and isinstance(parse.get("text"), str):
+        data["parse_data"] = {**parse, "text": mask_text(parse["text"])}
+    return data
