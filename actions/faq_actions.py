@@ -15,6 +15,8 @@ from bot.faq.render import render_topic
 from bot.text import MAX_NLU_CHARS
 from bot.topics import FAQ_TOPICS
 
+FRAUD_TOPIC = "report_fraud"
+
 
 class ActionAnswerFaq(Action):
     """The FAQ answer for the detected topic (variant by entity), then 这个回答解决您的问题了吗？"""
@@ -38,6 +40,9 @@ class ActionAnswerFaq(Action):
         if len(latest_user_text(tracker.events)) > MAX_NLU_CHARS:
             dispatcher.utter_message(text=current.message("too_long"))
         entities = tracker.latest_message.get("entities") or []
+        if topic == FRAUD_TOPIC:  # money at risk: safety steps, then a person at once (first in queue)
+            send(dispatcher, render_topic(current, current.topics[topic], entities, ask_resolved=False))
+            return [SlotSet("last_topic", topic)] + open_handoff(dispatcher, tracker, "scam_signal")
         send(dispatcher, render_topic(current, current.topics[topic], entities))
         return [SlotSet("last_topic", topic)]
 

@@ -30,10 +30,17 @@ def test_answer_faq_with_variant_and_slot(dispatcher):
     assert events == [{"event": "slot", "timestamp": None, "name": "last_topic", "value": "refund"}]
 
 
-def test_report_fraud_urgent_first_and_human_offered(dispatcher):
-    run(ActionAnswerFaq(), dispatcher, make_tracker("有客服让我转到安全账户", "report_fraud"))
+def test_report_fraud_urgent_first_then_a_top_priority_ticket(dispatcher, handoff_db):
+    events = run(ActionAnswerFaq(), dispatcher, make_tracker("有客服让我转到安全账户", "report_fraud", channel="rest"))
     assert "验证码" in texts(dispatcher)[0]
-    assert {"title": "转人工", "payload": "/contact_human"} in dispatcher.messages[-1]["buttons"]
+    assert "这个回答解决您的问题了吗？" not in texts(dispatcher)
+    assert any("工单号" in t for t in texts(dispatcher))
+    assert events[-1]["event"] == "pause"
+    (number, reason, intent, _recent, _channel), = tickets(handoff_db)
+    assert (reason, intent) == ("scam_signal", "report_fraud")
+    other = make_tracker("转人工", "contact_human", channel="rest", sender_id="someone-else")
+    run(ActionHandoff(), dispatcher, other)
+    assert tickets(handoff_db)[0][0] == number  # the fraud ticket stays first in the queue
 
 
 def test_long_message_is_acknowledged(dispatcher):

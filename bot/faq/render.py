@@ -28,7 +28,8 @@ def resolved_question(faq: Faq, offer_human: bool) -> Message:
     return {"text": faq.message("ask_resolved"), "buttons": buttons}
 
 
-def render_topic(faq: Faq, topic: Topic, entities: List[Mapping[str, Any]]) -> List[Message]:
+def render_topic(faq: Faq, topic: Topic, entities: List[Mapping[str, Any]],
+                 ask_resolved: bool = True) -> List[Message]:
     """Urgent safety steps (if any), the answer with related-topic buttons, then 是/否."""
     messages: List[Message] = []
     if topic.urgent:
@@ -38,7 +39,8 @@ def render_topic(faq: Faq, topic: Topic, entities: List[Mapping[str, Any]]) -> L
     if related:
         answer["buttons"] = related
     messages.append(answer)
-    messages.append(resolved_question(faq, topic.offer_human))
+    if ask_resolved:
+        messages.append(resolved_question(faq, topic.offer_human))
     return messages
 
 
