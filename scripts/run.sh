@@ -56,5 +56,8 @@ PY
   export SANIC_WORKERS="$workers" WALLET_SOCKETIO_REDIS="$redis_url"
   echo "==> $workers Sanic workers, Redis lock store at $redis_url"
 fi
+# Rasa's HTTP API only answers requests with our JWT (a token in the query string would land in
+# logs): `.venv/bin/python -m bot.security.tokens api-token` prints one for curl.
+jwt_secret="$(.venv/bin/python -m bot.security.tokens jwt-secret)"
 .venv/bin/rasa run -m models/wallet.tar.gz --enable-api -i "${RASA_HOST:-127.0.0.1}" --port "$port" \
-  --credentials credentials.yml --endpoints "$endpoints"
+  --credentials credentials.yml --endpoints "$endpoints" --jwt-secret "$jwt_secret" --jwt-method HS256

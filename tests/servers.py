@@ -11,6 +11,7 @@ from typing import Dict, Iterator, Optional
 import requests
 
 from bot.scale.cluster import free_port, wait_up
+from bot.security.tokens import rasa_auth_args
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -68,7 +69,7 @@ def running_assistant(
         rasa = subprocess.Popen(
             [str(BIN / "rasa"), "run", "-m", str(ROOT / "models/wallet.tar.gz"), "--enable-api",
              "-i", "127.0.0.1", "--port", str(rasa_port), "--credentials", credentials or str(ROOT / "credentials.yml"),
-             "--endpoints", str(endpoints)],
+             "--endpoints", str(endpoints), *rasa_auth_args()],
             cwd=ROOT, env=env, stdout=open(rasa_log, "w"), stderr=subprocess.STDOUT,
         )
         procs.append(rasa)

@@ -6,6 +6,7 @@ import uuid
 import pytest
 import requests
 
+from bot.security.tokens import api_headers
 from bot.handoff.agents import AgentStore
 from bot.handoff.store import TicketStore
 from tests.browser import chromium
@@ -25,7 +26,7 @@ def chat(urls, sender, message):
 
 def low_confidence_text(urls):
     for text in VAGUE:
-        parsed = requests.post(f"{urls['rasa']}/model/parse", json={"text": text}, timeout=30).json()
+        parsed = requests.post(f"{urls['rasa']}/model/parse", json={"text": text}, headers=api_headers(), timeout=30).json()
         if parsed["intent"]["name"] == "nlu_fallback":
             return text
     pytest.fail("none of the vague questions is below the confidence threshold")

@@ -5,6 +5,7 @@ import uuid
 import pytest
 import requests
 
+from bot.security.tokens import api_headers
 from bot.handoff.agents import AgentStore
 from bot.handoff.store import TicketStore
 from tests.conftest import MODEL
@@ -43,6 +44,6 @@ def test_everything_survives_a_restart_of_every_process(tmp_path, postgres_url):
         assert requests.post(f"{urls['console']}/api/tickets/{number}/reply", headers=headers,
                              json={"text": "您好，正在为您申请解冻"}, timeout=10).json()["in_tracker"]
         assert "正在为您申请解冻" in chat(urls, user, "好的")
-        tracker = requests.get(f"{urls['rasa']}/conversations/{user}/tracker", timeout=10).json()
+        tracker = requests.get(f"{urls['rasa']}/conversations/{user}/tracker", headers=api_headers(), timeout=10).json()
         texts = [e.get("text") for e in tracker["events"] if e["event"] in ("user", "bot")]
         assert texts.index("我的账户被冻结了") < texts.index("还在吗") < texts.index("您好，正在为您申请解冻")

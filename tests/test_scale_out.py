@@ -11,6 +11,7 @@ from typing import Dict, List, Tuple
 import pytest
 import requests
 
+from bot.security.tokens import api_headers, issue_session
 from tests.conftest import MODEL, POSTGRES_URL, postgres_available
 from tests.servers import always_open_settings
 
@@ -87,7 +88,7 @@ def run_conversations(base: str, count: int, progress=None) -> Dict[str, List[Tu
 
 def check_trackers(api: str, results: Dict[str, List[Turn]]) -> None:
     for sender, turns in results.items():
-        tracker = requests.get(f"{api}/conversations/{sender}/tracker", timeout=30).json()
+        tracker = requests.get(f"{api}/conversations/{sender}/tracker", headers=api_headers(), timeout=30).json()
         assert transcript(tracker) == expected(turns), sender
         assert all(answers for _, answers, _ in turns), f"{sender}: a message got no answer"
 
@@ -110,7 +111,7 @@ def test_an_agent_reply_sent_through_one_instance_reaches_a_widget_on_the_other(
 
     import socketio
 
-    session = uuid.uuid4().hex  # the widget's session id (alphanumeric)
+    session, token = issue_session()  # what the server would have given the widget
     text = "【人工客服 小王】您好，已为您查到退款进度"
 
     async def scenario():
@@ -119,12 +120,12 @@ def test_an_agent_reply_sent_through_one_instance_reaches_a_widget_on_the_other(
         client.on("session_confirm", lambda *_: confirmed.set())
         await client.connect(cluster.instances[0]["url"], socketio_path="/socket.io", transports=["polling"])
         try:
-            await client.emit("session_request", {"session_id": session})
+            await client.emit("session_request", {"token": token})
             await asyncio.wait_for(confirmed.wait(), 15)
             push = await asyncio.get_running_loop().run_in_executor(None, lambda: requests.post(
                 f"{cluster.instances[1]['url']}/conversations/{session}/tracker/events",
                 params={"output_channel": "socketio", "execute_side_effects": "true"},
-                json=[{"event": "bot", "text": text}], timeout=30))
+                json=[{"event": "bot", "text": text}], headers=api_headers(), timeout=30))
             assert push.status_code == 200, push.text
             return await asyncio.wait_for(got.get(), 15)
         finally:

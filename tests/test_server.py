@@ -4,6 +4,7 @@ import uuid
 import pytest
 import requests
 
+from bot.security.tokens import api_headers
 from bot.handoff.store import TicketStore
 from bot.topics import ALL_INTENTS, FALLBACK_INTENT
 from tests.conftest import MODEL
@@ -92,14 +93,14 @@ def test_out_of_scope_is_handed_off_not_answered(server):
     ],
 )
 def test_model_parse_understands_variants(server, text, intent):
-    r = requests.post(f"{server['rasa']}/model/parse", json={"text": text}, timeout=30)
+    r = requests.post(f"{server['rasa']}/model/parse", json={"text": text}, headers=api_headers(), timeout=30)
     assert r.status_code == 200
     assert r.json()["intent"]["name"] == intent
 
 
 def test_model_parse_returns_contract_intents(server):
     for text in ["嗯", "asdfgh", "退款", "谢谢你", "????"]:
-        name = requests.post(f"{server['rasa']}/model/parse", json={"text": text}, timeout=30).json()["intent"]["name"]
+        name = requests.post(f"{server['rasa']}/model/parse", json={"text": text}, headers=api_headers(), timeout=30).json()["intent"]["name"]
         assert name in ALL_INTENTS + (FALLBACK_INTENT,)
 
 

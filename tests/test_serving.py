@@ -20,6 +20,7 @@ from rasa.shared.core.domain import Domain
 from rasa.shared.core.events import ActionExecuted, BotUttered, SessionStarted, SlotSet, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from bot.security.tokens import api_headers
 from bot.serving.parse_cache import ParseCache
 from bot.serving.tracker_store import CachedSQLTrackerStore
 from tests.conftest import MODEL, ROOT
@@ -154,7 +155,7 @@ def conversation_log(urls, script):
         r = requests.post(f"{urls['rasa']}/webhooks/rest/webhook", json={"sender": sender, "message": text}, timeout=60)
         assert r.status_code == 200
         answers.append([(m.get("text"), [b["payload"] for b in m.get("buttons", [])]) for m in r.json()])
-    tracker = requests.get(f"{urls['rasa']}/conversations/{sender}/tracker", timeout=30).json()
+    tracker = requests.get(f"{urls['rasa']}/conversations/{sender}/tracker", headers=api_headers(), timeout=30).json()
     events = [(e["event"], e.get("name") or e.get("text")) for e in tracker["events"]
               if e["event"] in ("user", "bot", "action", "slot", "pause", "resume")]
     return answers, events

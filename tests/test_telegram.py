@@ -10,6 +10,7 @@ from typing import Any, Dict, List, Optional
 import pytest
 import requests
 
+from bot.security.tokens import api_headers
 from bot.channels.telegram import MAX_MESSAGE_UNITS, TEXT_ONLY, inline_keyboard, split_text
 from bot.handoff.store import TicketStore
 from tests.conftest import MODEL
@@ -131,7 +132,7 @@ def test_forged_or_missing_secret_is_refused_and_nothing_sent(tg):
     assert post(tg, message_update(chat, "收不到验证码"), {}).status_code == 403
     time.sleep(0.5)
     assert tg["fake"].calls_to("sendMessage", chat) == []
-    tracker = requests.get(f"{tg['rasa']}/conversations/{chat}/tracker", timeout=10).json()
+    tracker = requests.get(f"{tg['rasa']}/conversations/{chat}/tracker", headers=api_headers(), timeout=10).json()
     assert not [e for e in tracker["events"] if e["event"] == "user"]
 
 
@@ -144,7 +145,7 @@ def test_duplicate_update_is_processed_once(tg):
     assert post(tg, update).status_code == 200
     time.sleep(0.5)
     assert len(tg["fake"].calls_to("sendMessage", chat)) == first
-    tracker = requests.get(f"{tg['rasa']}/conversations/{chat}/tracker", timeout=10).json()
+    tracker = requests.get(f"{tg['rasa']}/conversations/{chat}/tracker", headers=api_headers(), timeout=10).json()
     assert len([e for e in tracker["events"] if e["event"] == "user"]) == 1
 
 
@@ -160,7 +161,7 @@ def test_button_press_is_answered_and_processed(tg):
                 if c["callback_query_id"] == press["callback_query"]["id"]]
     assert len(answered) == 1
     assert len(tg["fake"].calls_to("sendMessage", chat)) > before
-    tracker = requests.get(f"{tg['rasa']}/conversations/{chat}/tracker", timeout=10).json()
+    tracker = requests.get(f"{tg['rasa']}/conversations/{chat}/tracker", headers=api_headers(), timeout=10).json()
     assert [e for e in tracker["events"] if e["event"] == "user"][-1]["text"] == offered[0]["callback_data"]
 
 
@@ -170,7 +171,7 @@ def test_forged_button_payload_is_not_processed(tg):
     assert post(tg, press).status_code == 200
     assert tg["fake"].calls_to("answerCallbackQuery")[-1]["callback_query_id"] == press["callback_query"]["id"]
     assert "失效" in tg["fake"].texts(chat)[-1]
-    tracker = requests.get(f"{tg['rasa']}/conversations/{chat}/tracker", timeout=10).json()
+    tracker = requests.get(f"{tg['rasa']}/conversations/{chat}/tracker", headers=api_headers(), timeout=10).json()
     assert not [e for e in tracker["events"] if e["event"] == "user"]
 
 
@@ -196,7 +197,7 @@ def test_edited_message_is_answered_without_error(tg):
 def test_start_command_is_a_greeting_and_unknown_updates_are_ignored(tg):
     chat = next(_chat_ids)
     assert say(tg, chat, "/start")
-    tracker = requests.get(f"{tg['rasa']}/conversations/{chat}/tracker", timeout=10).json()
+    tracker = requests.get(f"{tg['rasa']}/conversations/{chat}/tracker", headers=api_headers(), timeout=10).json()
     user_events = [e for e in tracker["events"] if e["event"] == "user"]
     assert user_events[-1]["text"] == "你好" and user_events[-1]["parse_data"]["intent"]["name"] == "greet"
     member = {"update_id": next(_update_ids), "my_chat_member": {"chat": {"id": chat, "type": "private"}}}
@@ -209,7 +210,7 @@ def test_failing_send_still_answers_200(tg):
     tg["fake"].failing_chats.add(str(chat))
     r = post(tg, message_update(chat, "短信验证码一直收不到怎么办"))
     assert r.status_code == 200
-    tracker = requests.get(f"{tg['rasa']}/conversations/{chat}/tracker", timeout=10).json()
+    tracker = requests.get(f"{tg['rasa']}/conversations/{chat}/tracker", headers=api_headers(), timeout=10).json()
     assert [e for e in tracker["events"] if e["event"] == "user"]  # the conversation still moved on
 
 
@@ -218,7 +219,7 @@ def test_push_through_rasa_api_inside_the_event_loop(tg):
     chat = next(_chat_ids)
     say(tg, chat, "你好")
     events = [{"event": "bot", "text": "【人工客服 小王】您好", "data": {"buttons": [{"title": "5 分", "payload": "5"}]}}]
-    r = requests.post(f"{tg['rasa']}/conversations/{chat}/tracker/events", json=events, timeout=30,
+    r = requests.post(f"{tg['rasa']}/conversations/{chat}/tracker/events", json=events, headers=api_headers(), timeout=30,
                       params={"output_channel": "telegram", "execute_side_effects": "true"})
     assert r.status_code == 200, r.text
     pushed = tg["fake"].calls_to("sendMessage", chat)[-1]
@@ -246,3 +247,19 @@ def test_hand_off_over_telegram(tg):
     assert TicketStore(tg["db_url"]).get(number)["rating"] == 5
     answer = say(tg, chat, "短信验证码一直收不到怎么办")
     assert "收不到短信" in "\n".join(s["text"] for s in answer) and any(buttons_of(s) for s in answer)
+
+
+@pytest.mark.parametrize("body", [
+    b"{", b"\xff\xfe", b"[" * 100_000 + b"]" * 100_000, b"[]", b'"x"', b'{"update_id": "x"}',
+    b'{"update_id": 1, "message": "hi"}', b'{"update_id": 2, "message": {"chat": "x", "text": 5}}',
+    b'{"update_id": 3, "message": {"chat": {"id": {"x": 1}, "type": "private"}, "text": "hi"}}',
+    b'{"update_id": 4, "callback_query": []}', b'{"update_id": 5, "message": {"chat": {"id": 1}, "text": ["a"]}}',
+], ids=range(11))
+def test_hostile_updates_never_cause_a_5xx(tg, body):
+    r = requests.post(tg["webhook"], data=body, headers={**HEADERS, "Content-Type": "application/json"}, timeout=60)
+    assert r.status_code < 500 and "Traceback" not in r.text
+
+
+def test_still_answering_after_hostile_updates(tg):
+    chat = next(_chat_ids)
+    assert say(tg, chat, "退款一般几天到账")

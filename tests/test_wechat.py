@@ -18,6 +18,7 @@ import requests
 from wechatpy import parse_message
 from wechatpy.crypto import WeChatCrypto
 
+from bot.security.tokens import api_headers
 from bot.channels.wechat import NOT_TEXT, ButtonMemory, WeChatApi, WeChatInput, render_batch
 from bot.channels.wechat_xml import XmlError, parse_wechat_xml
 from tests.conftest import MODEL
@@ -126,7 +127,7 @@ def openid() -> str:
 
 
 def user_turns(env, sender: str):
-    resp = requests.get(f"{env.urls['rasa']}/conversations/{sender}/tracker", timeout=30)
+    resp = requests.get(f"{env.urls['rasa']}/conversations/{sender}/tracker", headers=api_headers(), timeout=30)
     return [e["text"] for e in resp.json()["events"] if e["event"] == "user"]
 
 
@@ -360,3 +361,34 @@ def test_slow_or_long_answers_go_through_the_customer_service_api():
 
     with FakeWeChat(APP_ID, APP_SECRET) as fake:
         asyncio.run(run(fake))
+
+
+# -- hostile input -----------------------------------------------------------------------------------
+
+def _raw_post(env, body: bytes) -> requests.Response:
+    return requests.post(env.plain.url, params=signed_query(TOKEN), data=body, timeout=30)
+
+
+@pytest.mark.parametrize("body", [
+    b"<xml>" + b"<a>" * 5000 + b"</a>" * 5000 + b"</xml>",  # deeply nested
+    b"<xml><Content>\xff\xfe</Content></xml>",  # invalid UTF-8
+    b"\x00\x01\x02", b"<xml><ToUserName>a</ToUserName>" + b"<x/>" * 20000 + b"</xml>",  # oversized
+    b'<?xml version="1.0" encoding="utf-16"?><xml></xml>',
+], ids=["nested", "utf8", "binary", "oversized", "utf16"])
+def test_hostile_bodies_are_4xx_without_a_trace(env, body):
+    resp = _raw_post(env, body)
+    assert 400 <= resp.status_code < 500 and "Traceback" not in resp.text
+
+
+def test_a_replayed_request_outside_the_time_window_is_refused(env):
+    user = openid()
+    old = int(time.time()) - 3600  # captured an hour ago, signature still valid for that timestamp
+    assert env.plain.post(text_xml(user, SMS_QUESTION, next(_ids)), timestamp=old).status_code == 403
+    assert user_turns(env, user) == []
+
+
+def test_invisible_characters_and_a_secret_in_a_wechat_message(env):
+    user = openid()
+    answer = env.plain.text(user, "验证码\u200b 482913\u202e 收不到怎么办")
+    assert "官方客服绝不会" in answer
+    assert all("482913" not in turn for turn in user_turns(env, user))

@@ -18,6 +18,8 @@ from sanic.request import Request
 from socketio import AsyncServer
 
 from bot.channels.handoff_flow import handle_message
+from bot.security.rate_limit import RateLimited, check_client
+from bot.security.tokens import issue_session, verify_session
 from bot.channels.payload import MAX_MESSAGE_CHARS
 from bot.serving.processor import ensure_fast_processor
 
@@ -92,35 +94,52 @@ class WalletSocketIOInput(SocketIOInput):
 
         @sio.on("session_request", namespace=self.namespace)
         async def session_request(sid: str, data: Optional[Dict]) -> None:
+            """The conversation comes from a token we signed, never from what the client names."""
             data = data if isinstance(data, dict) else {}
-            session_id = data.get("session_id")
-            if not isinstance(session_id, str) or not 8 <= len(session_id) <= 64 or not session_id.isalnum():
-                import uuid
-
-                session_id = uuid.uuid4().hex
+            token = data.get("token")
+            session_id = verify_session(token)
+            if session_id is None:
+                session_id, token = issue_session()
+            await sio.save_session(sid, {"session_id": session_id}, namespace=self.namespace)
             await sio.enter_room(sid, session_id)  # a coroutine in python-socketio 5.x
             await sio.emit("session_confirm", session_id, room=sid)
+            await sio.emit("session_token", {"session_id": session_id, "token": token}, room=sid)
 
         @sio.on(self.user_message_evt, namespace=self.namespace)
         async def user_message(sid: str, data: Any) -> None:
             output = SocketIOOutput(sio, self.bot_message_evt)
-            if not isinstance(data, dict) or not isinstance(data.get("session_id"), str):
+            session = await sio.get_session(sid, namespace=self.namespace)
+            if not session.get("session_id"):
+                await sio.emit(self.bot_message_evt, {"text": "会话已失效，请刷新页面后重试。"}, room=sid)
+                return
+            if not isinstance(data, dict):
                 await sio.emit(self.bot_message_evt, {"text": "消息格式不正确，请刷新页面后重试。"}, room=sid)
                 return
             text = data.get("message")
             if not isinstance(text, str) or len(text) > MAX_MESSAGE_CHARS:
                 await sio.emit(self.bot_message_evt, {"text": "消息格式不正确或太长，请精简后再发送。"}, room=sid)
                 return
-            sender = data["session_id"]
+            sender = session["session_id"]  # whatever session_id the client put in data is ignored
+            request = (sio.get_environ(sid, namespace=self.namespace) or {}).get("sanic.request")
+            try:
+                check_client(getattr(request, "ip", None),
+                             request.headers.get("x-forwarded-for") if request is not None else None,
+                             "您发消息太快了，请稍等几秒再发。")
+            except RateLimited as err:
+                await sio.emit(self.bot_message_evt, {"text": err.text}, room=sid)
+                return
             metadata = data.get(self.metadata_key) or {}
             if isinstance(metadata, str):
                 try:
                     metadata = json.loads(metadata)
-                except ValueError:
+                except (ValueError, RecursionError):
                     metadata = {}
             try:
                 extra = await handle_message(state["app"], on_new_message, text, sender, self.name(), output,
                                              metadata if isinstance(metadata, dict) else {})
+            except RateLimited as err:
+                await sio.emit(self.bot_message_evt, {"text": err.text}, room=sender)
+                return
             except Exception:
                 logger.exception("socket.io message from %s failed", sender)
                 await sio.emit(self.bot_message_evt, {"text": "系统繁忙，消息未能处理，请稍后重试。"}, room=sender)

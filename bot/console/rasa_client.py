@@ -7,13 +7,14 @@ from urllib.parse import quote
 
 import aiohttp
 
+from bot.security.tokens import api_headers
+
 logger = logging.getLogger(__name__)
 
 
 class RasaClient:
-    def __init__(self, base_url: str, token: str = "") -> None:
+    def __init__(self, base_url: str) -> None:
         self.base_url = base_url.rstrip("/")
-        self.token = token
 
     async def append_events(self, conversation_id: str, events: List[Dict[str, Any]],
                             output_channel: Optional[str] = None) -> bool:
@@ -23,12 +24,12 @@ class RasaClient:
         `get_output_channel()` (push channels: socketio, telegram, wechat).
         """
         url = f"{self.base_url}/conversations/{quote(conversation_id, safe='')}/tracker/events"
-        params = {"token": self.token} if self.token else {}
+        params: Dict[str, str] = {}
         if output_channel:  # Rasa sends bot events to the channel only with execute_side_effects
             params.update(output_channel=output_channel, execute_side_effects="true")
         try:
             async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=15)) as session:
-                async with session.post(url, json=events, params=params or None) as resp:
+                async with session.post(url, json=events, params=params or None, headers=api_headers()) as resp:
                     if resp.status >= 400:
                         logger.error("Rasa refused events for %s: %s %s", conversation_id, resp.status,
                                      (await resp.text())[:300])

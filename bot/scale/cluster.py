@@ -28,6 +28,7 @@ from urllib.parse import urlparse
 import requests
 
 from bot.paths import ROOT
+from bot.security.tokens import rasa_auth_args
 
 BIN = Path(sys.executable).parent
 NGINX_TEMPLATE = ROOT / "deploy" / "nginx.conf.tmpl"
@@ -173,7 +174,7 @@ def running_cluster(
             proc = subprocess.Popen(
                 [str(BIN / "rasa"), "run", "-m", str(model), "--enable-api", "-i", "127.0.0.1",
                  "--port", str(rasa_port), "--credentials", str(ROOT / "credentials.yml"),
-                 "--endpoints", str(endpoints)],
+                 "--endpoints", str(endpoints), *rasa_auth_args()],
                 cwd=ROOT, env={**env, "WALLET_RASA_URL": f"http://127.0.0.1:{rasa_port}"},
                 stdout=open(log, "w"), stderr=subprocess.STDOUT,
             )

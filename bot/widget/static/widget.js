@@ -109,12 +109,16 @@
   socket.on("connect", function () {
     status.textContent = "在线";
     root.setAttribute("data-connected", "true");
-    socket.emit("session_request", { session_id: sessionId });
+    // The server signs the conversation id; the token, not the id, proves it is ours.
+    socket.emit("session_request", { token: store.get("token") });
   });
   socket.on("disconnect", function () { status.textContent = "连接已断开，正在重连…"; root.setAttribute("data-connected", "false"); });
-  socket.on("session_confirm", function (id) {
-    sessionId = typeof id === "string" ? id : (id && id.session_id) || sessionId;
+  socket.on("session_token", function (data) {
+    if (!data || typeof data.token !== "string") return;
+    if (sessionId && data.session_id !== sessionId) { history.length = 0; store.set("history", history); }  // a new conversation
+    sessionId = data.session_id;
     store.set("session", sessionId);
+    store.set("token", data.token);
     root.setAttribute("data-session", sessionId);
   });
   socket.on("bot_uttered", function (data) {
@@ -134,7 +138,7 @@
     Array.prototype.forEach.call(log.querySelectorAll(".wc-button"), function (b) { b.disabled = true; });
     add({ from: "user", text: shown || text });
     showTyping(true);
-    socket.emit("user_uttered", { message: text, session_id: sessionId });
+    socket.emit("user_uttered", { message: text });
   }
 
   form.addEventListener("submit", function (e) {
