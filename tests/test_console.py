@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
+from bot.security.tokens import api_headers
 from bot.handoff.agents import AgentStore
 from bot.handoff.store import TicketStore
 from tests.conftest import MODEL
@@ -100,7 +101,7 @@ def test_full_cycle_reply_close_resume_rating(env):
     assert r.status_code == 200 and r.json()["in_tracker"]
     poll = requests.post(f"{env['rasa']}/webhooks/rest/poll", json={"sender": user}, timeout=10).json()
     assert "您好，我是客服小王" in texts(poll) and poll[0]["metadata"]["from"] == "agent"
-    tracker = requests.get(f"{env['rasa']}/conversations/{user}/tracker", timeout=10).json()
+    tracker = requests.get(f"{env['rasa']}/conversations/{user}/tracker", headers=api_headers(), timeout=10).json()
     assert any(e["event"] == "bot" and "客服小王" in (e.get("text") or "") for e in tracker["events"])
     # while paused the user's messages go to the agent, acknowledged
     ack = chat(env, user, "好的谢谢，订单号 20261127001")
@@ -167,3 +168,36 @@ def test_sse_queue_stream(env):
             if line.startswith("data: "):
                 assert line.startswith("data: [")
                 break
+
+
+def test_sign_in_is_throttled_after_repeated_failures(env):
+    AgentStore(env["db_url"]).add("guessme", PASSWORD)
+    url = f"{env['console']}/api/login"
+    codes = [requests.post(url, json={"name": "guessme", "password": f"wrong{i}"}, timeout=10).status_code
+             for i in range(6)]
+    assert codes[:5] == [401] * 5 and codes[5] == 429
+    blocked = requests.post(url, json={"name": "guessme", "password": PASSWORD}, timeout=10)
+    assert blocked.status_code == 429 and "分钟后再试" in blocked.json()["error"]  # even the right one waits
+    assert blocked.headers["Retry-After"]
+    assert requests.post(url, json={"name": "小李", "password": PASSWORD}, timeout=10).status_code == 200
+    actions = [(a["agent"], a["action"]) for a in TicketStore(env["db_url"]).audit_log(200)]
+    assert ("guessme", "login_throttled") in actions and ("guessme", "login_failed") in actions
+
+
+def test_cookie_sessions_need_the_csrf_token_and_same_origin(env):
+    session = requests.Session()
+    r = session.post(f"{env['console']}/api/login", json={"name": "小李", "password": PASSWORD}, timeout=10)
+    cookie = r.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Secure" not in cookie
+    csrf = r.json()["csrf"]
+    number = hand_off(env, f"u-{uuid.uuid4()}")
+    claim = f"{env['console']}/api/tickets/{number}/claim"
+    assert session.post(claim, timeout=10).status_code == 403  # a forged form post carries no token
+    assert session.post(claim, headers={"X-CSRF-Token": "0" * 40}, timeout=10).status_code == 403
+    evil = {"X-CSRF-Token": csrf, "Origin": "https://evil.example"}
+    assert session.post(claim, headers=evil, timeout=10).status_code == 403
+    assert session.get(f"{env['console']}/api/me", timeout=10).json()["csrf"] == csrf
+    assert session.post(claim, headers={"X-CSRF-Token": csrf}, timeout=10).status_code == 200
+    https = requests.post(f"{env['console']}/api/login", json={"name": "小李", "password": PASSWORD},
+                          headers={"X-Forwarded-Proto": "https"}, timeout=10)
+    assert "Secure" in https.headers["Set-Cookie"]

@@ -2,15 +2,21 @@
 
 Every /api route but /api/login needs a valid session: the HttpOnly cookie set at sign-in, or
 `Authorization: Bearer <token>`. No session → 401; a ticket owned by another agent → 403.
+Sign-in is throttled per name and per address (429). Changes made with the cookie need the
+CSRF token returned by /api/login and /api/me (header X-CSRF-Token) and a same-origin Origin;
+the cookie is HttpOnly, SameSite=Strict, and Secure when the console is reached over HTTPS.
 """
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import logging
 from functools import wraps
 from pathlib import Path
 from typing import Any, Dict, Optional
+from urllib.parse import urlparse
 
 from sanic import Sanic, response
 from sanic.request import Request
@@ -22,6 +28,9 @@ from bot.handoff.agents import agent_store
 from bot.handoff.models import utcnow
 from bot.handoff.store import TicketError, ticket_store
 from bot.paths import faq_path
+from bot.security.clients import client_address
+from bot.security.login_throttle import LoginThrottle
+from bot.security.tokens import derived_key
 from bot.settings import handoff_settings
 
 logger = logging.getLogger(__name__)
@@ -36,8 +45,28 @@ def _token(request: Request) -> Optional[str]:
     return request.cookies.get(COOKIE)
 
 
-def _error(status: int, message: str):
-    return response.json({"error": message, "status": status}, status=status)
+def _error(status: int, message: str, headers: Optional[Dict[str, str]] = None):
+    return response.json({"error": message, "status": status}, status=status, headers=headers)
+
+
+def csrf_token(session_token: str) -> str:
+    """Bound to the session: a page of another site can neither read nor guess it."""
+    return hmac.new(derived_key("console-csrf"), session_token.encode(), hashlib.sha256).hexdigest()[:40]
+
+
+def _csrf_ok(request: Request) -> bool:
+    if request.method in ("GET", "HEAD", "OPTIONS") or request.headers.get("authorization"):
+        return True  # reads, and API clients with a bearer token (browsers never add one by themselves)
+    origin = request.headers.get("origin")
+    if origin and urlparse(origin).netloc != request.host:
+        return False
+    cookie = request.cookies.get(COOKIE) or ""
+    sent = request.headers.get("x-csrf-token") or ""
+    return bool(cookie) and hmac.compare_digest(sent, csrf_token(cookie))
+
+
+def _https(request: Request) -> bool:
+    return request.scheme == "https" or request.headers.get("x-forwarded-proto", "").lower() == "https"
 
 
 def create_app(name: str = "wallet_console") -> Sanic:
@@ -48,6 +77,7 @@ def create_app(name: str = "wallet_console") -> Sanic:
     rasa = RasaClient(settings.rasa_url)
     app = Sanic(name)
     app.config.REQUEST_MAX_SIZE = 64 * 1024
+    throttle = LoginThrottle()
     app.config.KEEP_ALIVE_TIMEOUT = 30
 
     def service() -> ConsoleService:
@@ -59,6 +89,8 @@ def create_app(name: str = "wallet_console") -> Sanic:
             agent = await asyncio.to_thread(agents.session_agent, _token(request))
             if agent is None:
                 return _error(401, "请先登录")
+            if not _csrf_ok(request):
+                return _error(403, "安全校验失败（CSRF），请刷新页面后重试")
             request.ctx.agent = agent
             try:
                 return await handler(request, *args, **kwargs)
@@ -69,7 +101,7 @@ def create_app(name: str = "wallet_console") -> Sanic:
     def body(request: Request) -> Dict[str, Any]:
         try:
             data = json.loads(request.body or b"{}")
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise TicketError(400, "请求体不是有效的 JSON") from None
         if not isinstance(data, dict):
             raise TicketError(400, "请求体必须是 JSON 对象")
@@ -97,16 +129,26 @@ def create_app(name: str = "wallet_console") -> Sanic:
         except TicketError as err:
             return _error(err.status, err.message)
         name, password = data.get("name"), data.get("password")
-        if not isinstance(name, str) or not isinstance(password, str):
+        if not isinstance(name, str) or not isinstance(password, str) or len(name) > 64 or len(password) > 256:
             return _error(400, "请输入用户名和密码")
+        address = client_address(request.ip, request.headers.get("x-forwarded-for"))
+        keys = (f"name:{name}",) + ((f"addr:{address}",) if address else ())  # local tools: per name only
+        wait = throttle.blocked_for(keys)
+        if wait:
+            minutes = max(1, int(wait // 60) + 1)
+            await asyncio.to_thread(store.audit, name[:64], "login_throttled")
+            return _error(429, f"登录失败次数过多，请 {minutes} 分钟后再试", {"Retry-After": str(int(wait) + 1)})
         agent = await asyncio.to_thread(agents.verify, name, password)
         if agent is None:
+            throttle.failed(keys)
             await asyncio.to_thread(store.audit, name[:64], "login_failed")
             return _error(401, "用户名或密码错误")
+        throttle.succeeded(keys[0])
         token = await asyncio.to_thread(agents.start_session, agent["id"], settings.session_ttl_seconds)
         await asyncio.to_thread(store.audit, agent["name"], "login")
-        resp = response.json({"agent": agent, "token": token})
+        resp = response.json({"agent": agent, "token": token, "csrf": csrf_token(token)})
         resp.cookies[COOKIE] = token
+        resp.cookies[COOKIE]["secure"] = _https(request)
         resp.cookies[COOKIE]["httponly"] = True
         resp.cookies[COOKIE]["samesite"] = "Strict"
         resp.cookies[COOKIE]["max-age"] = settings.session_ttl_seconds
@@ -124,7 +166,7 @@ def create_app(name: str = "wallet_console") -> Sanic:
     @app.get("/api/me")
     @authenticated
     async def me(request: Request):
-        return response.json({"agent": request.ctx.agent})
+        return response.json({"agent": request.ctx.agent, "csrf": csrf_token(_token(request) or "")})
 
     @app.get("/api/agents")
     @authenticated

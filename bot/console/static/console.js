@@ -5,11 +5,13 @@ const ROLE = { user: "用户", bot: "小助手", agent: "客服", system: "系�
 const REASON = { contact_human: "用户要求人工", low_confidence: "小助手没把握", out_of_scope: "超出范围",
                  not_solved: "回答没解决", scam_signal: "疑似诈骗" };
 const STATUS = { open: "待接手", claimed: "处理中", closed: "已结单", cancelled: "用户已取消" };
-let me = null, current = null, events = null;
+let me = null, current = null, events = null, csrf = "";
 
 async function api(path, options = {}) {
-  const res = await fetch(path, { credentials: "same-origin", headers: { "Content-Type": "application/json" }, ...options });
+  const headers = { "Content-Type": "application/json", "X-CSRF-Token": csrf };
+  const res = await fetch(path, { credentials: "same-origin", headers, ...options });
   const data = await res.json().catch(() => ({}));
+  if (data.csrf) csrf = data.csrf;  // from /api/login and /api/me
   if (res.status === 401 && path !== "/api/login") { showLogin(); }
   if (!res.ok) throw new Error(data.error || `HTTP ${res.status}`);
   return data;
