@@ -1,9 +1,11 @@
 """Validation of chat payloads, so bad input gets a clear 4xx instead of a crash or a lost message."""
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
 
+_SURROGATE = re.compile("[\ud800-\udfff]")  # lone halves of a UTF-16 pair: not text
 MAX_SENDER_CHARS = 128
 MAX_MESSAGE_CHARS = 20_000
 """Longer messages are refused with 413; up to this, the NLU reads the beginning."""
@@ -40,6 +42,8 @@ def parse_chat_payload(body: Any) -> ChatPayload:
         raise PayloadError(400, "缺少 message（消息内容）")
     if not isinstance(message, str):
         raise PayloadError(400, "message 必须是字符串")
+    if _SURROGATE.search(message) or _SURROGATE.search(sender):
+        raise PayloadError(400, "消息包含无效的字符编码，请重新输入")
     if len(message) > MAX_MESSAGE_CHARS:
         raise PayloadError(413, f"消息太长了（超过 {MAX_MESSAGE_CHARS} 个字符），请精简后再发送")
     metadata = body.get("metadata")

@@ -1,0 +1,1 @@
+"""Security: rate limits, offered-payload checks, signed widget sessions, API tokens."""

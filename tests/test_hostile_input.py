@@ -1,0 +1,170 @@
+"""Hostile input on every endpoint of the Rasa server and the agent console: each bad request
+gets a clear 4xx with no stack trace, nothing crashes, and other conversations go on."""
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+
+import pytest
+import requests
+
+from bot.handoff.agents import AgentStore
+from bot.security.tokens import api_headers
+from tests.conftest import MODEL
+from tests.servers import running_assistant
+
+pytestmark = pytest.mark.server
+DEEP = b"[" * 200_000 + b"]" * 200_000
+DEEP_OBJECT = b'{"a":' * 50_000 + b"1" + b"}" * 50_000
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    if not MODEL.exists():
+        pytest.fail("models/wallet.tar.gz is missing: run `make train`")
+    with running_assistant(tmp_path_factory.mktemp("hostile")) as urls:
+        AgentStore(urls["db_url"]).add("小王", "password123")
+        bystander = f"u-{uuid.uuid4().hex[:8]}"
+        reply = requests.post(f"{urls['rasa']}/webhooks/rest/webhook",
+                              json={"sender": bystander, "message": "退款一般几天到账"}, timeout=60)
+        assert reply.status_code == 200
+        yield {**urls, "bystander": bystander}
+
+
+def clean_4xx(response: requests.Response, *codes: int) -> None:
+    assert 400 <= response.status_code < 500, (response.status_code, response.text[:300])
+    if codes:
+        assert response.status_code in codes, (response.status_code, response.text[:300])
+    assert "Traceback" not in response.text and 'File "' not in response.text
+
+
+REST_BODIES = [
+    (b"{", 400), (b"", 400), (b"null", 400), (b"[]", 400), (b'"text"', 400),
+    (b'{"sender": 1, "message": "hi"}', 400), (b'{"sender": "a", "message": ["hi"]}', 400),
+    (b'{"sender": "a", "message": {"text": "hi"}}', 400), (b'{"sender": "a"}', 400), (b'{"message": "hi"}', 400),
+    (b'{"sender": "a", "message": "hi", "metadata": "x"}', 400), (b'{"sender": "a\\u0000b", "message": "hi"}', 400),
+    (b'{"sender": "' + b"x" * 500 + b'", "message": "hi"}', 400),
+    ('{"sender": "a", "message": "\\ud800"}'.encode(), 400),
+    (b'{"sender": "a", "message": "\xff\xfe\xfd"}', 400), (b"\xef\xbb\xbf\xff", 400),
+    (DEEP, 400), (DEEP_OBJECT, 400),
+    (b'{"sender": "a", "message": "' + "退".encode() * 40_000 + b'"}', 413),
+    (b"x" * (2 * 1024 * 1024), 413),
+]
+
+
+@pytest.mark.parametrize("body, status", REST_BODIES, ids=range(len(REST_BODIES)))
+def test_rest_webhook_refuses_bad_bodies_clearly(env, body, status):
+    r = requests.post(f"{env['rasa']}/webhooks/rest/webhook", data=body,
+                      headers={"Content-Type": "application/json"}, timeout=60)
+    clean_4xx(r, status)
+
+
+@pytest.mark.parametrize("body", [b"{", DEEP, b'{"sender": 5}', b"\xff", b"[1]"], ids=range(5))
+def test_rest_poll_refuses_bad_bodies_clearly(env, body):
+    clean_4xx(requests.post(f"{env['rasa']}/webhooks/rest/poll", data=body, timeout=30), 400)
+
+
+def test_invisible_and_rtl_characters_still_get_an_answer(env):
+    r = requests.post(f"{env['rasa']}/webhooks/rest/webhook", timeout=60, json={
+        "sender": f"u-{uuid.uuid4().hex[:8]}", "message": "\u202e退\u200b款\u200d一般\u2066几天\ufeff到账\u200f"})
+    assert r.status_code == 200 and "工作日" in r.json()[0]["text"]
+
+
+def test_a_single_100_kb_message_is_413_with_a_chinese_explanation(env):
+    r = requests.post(f"{env['rasa']}/webhooks/rest/webhook", timeout=60,
+                      json={"sender": "u-big", "message": "钱" * 100_000})
+    clean_4xx(r, 413)
+    assert "消息太长" in r.json()["error"]
+
+
+@pytest.mark.parametrize("path", [
+    "/webhooks/socketio/../../../../etc/passwd", "/webhooks/socketio/..%2f..%2f..%2fetc%2fpasswd",
+    "/webhooks/socketio/%2e%2e%2fconfig.yml", "/webhooks/socketio/widget.js%00.png", "/../credentials.yml",
+    "/webhooks/socketio/....//....//etc/passwd",
+])
+def test_no_path_reaches_the_disk(env, path):
+    r = requests.get(f"{env['rasa']}{path}", timeout=10)
+    assert r.status_code in (400, 404), (path, r.status_code)
+    assert "root:" not in r.text and "access_token" not in r.text
+
+
+@pytest.mark.parametrize("path", ["/static/../app.py", "/static/..%2fapp.py", "/static/%2e%2e%2f%2e%2e%2fpaths.py",
+                                  "/api/tickets/..%2f..%2fetc%2fpasswd", "/static/console.js%00"])
+def test_console_has_no_path_traversal(env, path):
+    r = requests.get(f"{env['console']}{path}", timeout=10)
+    assert r.status_code in (400, 401, 404), (path, r.status_code)
+    assert "import" not in r.text
+
+
+@pytest.mark.parametrize("body, status", [
+    (b"{", 400), (b"[]", 400), (DEEP, 413), (DEEP[:20_000] + DEEP[-20_000:], 400),
+    (b'{"name": 1, "password": []}', 400), (b'{"name": "a"}', 400),
+    (b"\xff\xfe", 400), (b'{"name": "' + b"x" * 100 + b'", "password": "p"}', 400), (b"x" * 100_000, 413),
+], ids=range(9))
+def test_console_login_refuses_bad_bodies_clearly(env, body, status):
+    clean_4xx(requests.post(f"{env['console']}/api/login", data=body, timeout=10), status)
+
+
+def test_console_api_refuses_bad_bodies_clearly(env):
+    r = requests.post(f"{env['console']}/api/login", json={"name": "小王", "password": "password123"}, timeout=10)
+    auth = {"Authorization": f"Bearer {r.json()['token']}"}
+    for body in (b"{", DEEP, b'{"text": 5}', b'{"text": ""}', b"[]", b"\xff"):
+        clean_4xx(requests.post(f"{env['console']}/api/tickets/T-NOPE/reply", data=body, headers=auth, timeout=10))
+    clean_4xx(requests.get(f"{env['console']}/api/tickets/" + "x" * 5000, headers=auth, timeout=10))
+
+
+@pytest.mark.parametrize("method, path, body", [
+    ("POST", "/model/parse", b"{"), ("POST", "/model/parse", b'{"text": 5}'), ("POST", "/model/parse", DEEP),
+    ("POST", "/model/parse", b"\xff"), ("POST", "/conversations/x/tracker/events", b"{"),
+    ("POST", "/conversations/x/tracker/events", b'[{"event": "nonsense"}]'),
+    ("POST", "/conversations/x/messages", b'{"text": 1}'), ("POST", "/conversations/x/trigger_intent", b"[]"),
+    ("PUT", "/conversations/x/tracker/events", b'"x"'), ("POST", "/model/parse", b"x" * (2 * 1024 * 1024)),
+], ids=range(10))
+def test_rasa_http_api_refuses_bad_bodies_clearly(env, method, path, body):
+    r = requests.request(method, f"{env['rasa']}{path}", data=body, timeout=60,
+                         headers={**api_headers(), "Content-Type": "application/json"})
+    clean_4xx(r)
+
+
+def test_socketio_survives_junk_events(env):
+    import socketio
+
+    async def scenario():
+        client, got = socketio.AsyncClient(), asyncio.Queue()
+        client.on("bot_uttered", got.put)
+        session = asyncio.Event()
+        client.on("session_token", lambda *_: session.set())
+        await client.connect(env["rasa"], socketio_path="/socket.io", transports=["polling"])
+        try:
+            await client.emit("user_uttered", {"message": "你好"})  # before any session: refused politely
+            first = await asyncio.wait_for(got.get(), 15)
+            for junk in (None, 5, "text", [1, 2], {"message": 5}, {"message": "x" * 30_000},
+                         {"message": "你好", "metadata": "[" * 100_000}, {"message": ["a"]}):
+                await client.emit("session_request", junk)
+                await client.emit("user_uttered", junk)
+            await asyncio.wait_for(session.wait(), 15)
+            while not got.empty():
+                got.get_nowait()
+            await client.emit("user_uttered", {"message": "退款一般几天到账"})
+            answers = [await asyncio.wait_for(got.get(), 30) for _ in range(2)]
+            return first, answers
+        finally:
+            await client.disconnect()
+
+    first, answers = asyncio.run(scenario())
+    assert "刷新" in first["text"]
+    assert any("工作日" in a.get("text", "") for a in answers)
+
+
+def test_other_conversations_are_unaffected(env):
+    """Run last in this module: after all of the above, the server still answers and the
+    bystander's conversation is whole."""
+    r = requests.post(f"{env['rasa']}/webhooks/rest/webhook", json={"sender": env["bystander"], "message": "/affirm"},
+                      timeout=60)
+    assert r.status_code == 200 and "太好了" in r.json()[0]["text"]
+    tracker = requests.get(f"{env['rasa']}/conversations/{env['bystander']}/tracker", headers=api_headers(),
+                           timeout=30).json()
+    assert [e["text"] for e in tracker["events"] if e["event"] == "user"] == ["退款一般几天到账", "/affirm"]
+    for pid in (env["rasa_pid"],):
+        os.kill(pid, 0)  # still running
