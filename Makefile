@@ -10,7 +10,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup train model run shell actions scale test check validate eval bench clean
+.PHONY: help setup train model run shell actions scale test check validate eval bench audit clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ bench: model ## ours (1 process, 2 workers) vs stock `rasa init` vs scale-out, s
 
 test: model check validate ## run every test (unit, model, servers, Rasa test stories)
 	@scripts/test.sh
+
+audit: setup ## pip-audit over requirements.lock (own venv); exit 2 when the vulnerability service is unreachable
+	@scripts/audit.sh
 
 clean: ## remove trained models, reports and local databases (keeps .venv)
 	rm -rf models reports var .pytest_cache
