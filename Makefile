@@ -34,7 +34,7 @@ scale: model ## scale-out locally: nginx on :8080 before 2 Rasa servers, Postgre
 	@PYTHONWARNINGS=ignore $(BIN)/python -m bot.scale.cluster
 
 actions: setup ## start only the action server (port 5055)
-	@$(RASA) run actions --actions actions --port 5055
+	@SANIC_HOST=$${ACTION_HOST:-127.0.0.1} $(RASA) run actions --actions actions --port 5055
 
 check: setup ## validate FAQ, domain, NLU data and rules
 	@$(BIN)/bot faq check

@@ -11,7 +11,9 @@ export SQLALCHEMY_SILENCE_UBER_WARNING=1 TF_CPP_MIN_LOG_LEVEL=2 PYTHONWARNINGS=i
 console_port="${CONSOLE_PORT:-5006}"
 # Rasa runs our actions in-process (bot/serving); the action server serves `rasa shell` and
 # WALLET_ACTIONS=server, and starts at low priority so it does not slow Rasa's start.
-nice -n 10 .venv/bin/rasa run actions --actions actions --port "$action_port" > logs/actions.log 2>&1 &
+# rasa-sdk binds 0.0.0.0 unless SANIC_HOST says otherwise: keep it on this machine.
+SANIC_HOST="${ACTION_HOST:-127.0.0.1}" nice -n 10 .venv/bin/rasa run actions --actions actions --port "$action_port" \
+  > logs/actions.log 2>&1 &
 actions_pid=$!
 console_pid=""
 trap 'kill $actions_pid $console_pid 2>/dev/null || true' EXIT INT TERM
@@ -26,7 +28,7 @@ for _ in $(seq 60); do
 done
 
 if [ "$mode" = shell ]; then
-  exec_cmd=(.venv/bin/rasa shell -m models/wallet.tar.gz --endpoints endpoints.yml --port "$port")
+  exec_cmd=(.venv/bin/rasa shell -m models/wallet.tar.gz --endpoints endpoints.yml -i 127.0.0.1 --port "$port")
   "${exec_cmd[@]}"
   exit $?
 fi
@@ -36,7 +38,8 @@ cat <<MSG
     Talk to it:
       curl -s -XPOST http://127.0.0.1:$port/webhooks/rest/webhook \\
         -H 'Content-Type: application/json' -d '{"sender":"u1","message":"退款多久到账"}'
-    Parse only:  curl -s -XPOST http://127.0.0.1:$port/model/parse -d '{"text":"登陆不上去"}'
+    Rasa's HTTP API needs our JWT:  TOKEN=\$(.venv/bin/python -m bot.security.tokens api-token)
+      curl -s -XPOST http://127.0.0.1:$port/model/parse -H "Authorization: Bearer \$TOKEN" -d '{"text":"登陆不上去"}'
     Chat widget demo page: http://127.0.0.1:$port/webhooks/socketio/demo
     Agent console: http://127.0.0.1:$console_port  (create an agent first: .venv/bin/bot agents add 小王)
     REST users get agent replies on their next message or with POST /webhooks/rest/poll {"sender":"u1"}

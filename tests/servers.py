@@ -62,7 +62,7 @@ def running_assistant(
         action_log = workdir / "actions.log"
         actions = subprocess.Popen(
             ["nice", "-n", "10", str(BIN / "rasa"), "run", "actions", "--actions", "actions", "--port", str(action_port)],
-            cwd=ROOT, env=env, stdout=open(action_log, "w"), stderr=subprocess.STDOUT,
+            cwd=ROOT, env={**env, "SANIC_HOST": "127.0.0.1"}, stdout=open(action_log, "w"), stderr=subprocess.STDOUT,
         )
         procs.append(actions)
         rasa_log = workdir / "rasa.log"

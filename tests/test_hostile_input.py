@@ -168,3 +168,34 @@ def test_other_conversations_are_unaffected(env):
     assert [e["text"] for e in tracker["events"] if e["event"] == "user"] == ["退款一般几天到账", "/affirm"]
     for pid in (env["rasa_pid"],):
         os.kill(pid, 0)  # still running
+
+
+def _listening_addresses(port: int):
+    """Local addresses with a listening TCP socket on this port (from /proc/net/tcp{,6})."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table, encoding="ascii") as handle:
+            for line in handle.readlines()[1:]:
+                local, state = line.split()[1], line.split()[3]
+                address, hex_port = local.split(":")
+                if state == "0A" and int(hex_port, 16) == port:
+                    found.add(address)
+    return found
+
+
+def test_servers_listen_on_loopback_only(env):
+    import re
+    from urllib.parse import urlparse
+
+    endpoints = open(os.path.join(env["workdir"], "endpoints.yml"), encoding="utf-8").read()
+    action_port = int(re.search(r"127\.0\.0\.1:(\d+)/webhook", endpoints).group(1))
+    for url_port in (urlparse(env["rasa"]).port, urlparse(env["console"]).port, action_port):
+        addresses = _listening_addresses(url_port)
+        assert addresses and addresses <= {"0100007F", "00000000000000000000000001000000"}, (url_port, addresses)
+
+
+def test_socketio_refuses_pages_of_other_origins(env):
+    handshake = f"{env['rasa']}/socket.io/?EIO=4&transport=polling"
+    assert requests.get(handshake, headers={"Origin": "https://evil.example"}, timeout=10).status_code == 400
+    same = requests.get(handshake, headers={"Origin": env["rasa"]}, timeout=10)
+    assert same.status_code == 200 and '"sid"' in same.text

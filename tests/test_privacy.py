@@ -99,3 +99,8 @@ def test_a_card_never_survives(card, separator, lead):
 def test_amounts_and_counts_stay(number, lead, unit):
     text = f"{lead}{number}{unit}"
     assert mask(text).text == text
+
+
+def test_the_users_own_punctuation_is_kept():
+    text = "申请的退款一直没有退回来，怎么回事：昨天！？"
+    assert mask(text).text == text

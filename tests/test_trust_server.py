@@ -156,3 +156,19 @@ def test_widget_conversation_comes_from_the_signed_token(server):
     assert issued["session_id"] != victim and issued["token"]
     assert len(tracker(server, victim)["events"]) == before  # nothing was written to the victim's
     assert any(e["event"] == "user" and e["text"] == "你好" for e in tracker(server, issued["session_id"])["events"])
+
+
+@pytest.mark.parametrize("text, topics", [
+    ("银行卡 6222 0212 3456 7890 128 付款一直失败", {"payment_failure"}),
+    ("退款说退到尾号的卡 6222021234567890128 了，但是一直没到账", {"refund"}),
+    ("我手机号 13800138000 换了，想换绑新的手机号", {"change_account_info"}),
+    ("我的登录密码是Abc@2026x，输了好几次都登录不上", {"login_failure", "forgot_password"}),
+])
+def test_the_nlu_still_classifies_masked_messages(server, text, topics):
+    """What the NLU gets is the masked text: it must still find the topic."""
+    from bot.privacy.masker import mask
+
+    masked = mask(text).text
+    assert masked != text
+    parsed = requests.post(f"{server['rasa']}/model/parse", json={"text": masked}, headers=api_headers(), timeout=30).json()
+    assert parsed["intent"]["name"] in topics, (masked, parsed["intent"])

@@ -352,8 +352,16 @@ class WalletTelegramInput(InputChannel):
             await out.send_response(sender, dict(reply))
 
 
+def _dict(value: Any) -> Dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _chat_id(update: Dict[str, Any]) -> Optional[str]:
-    message = (update.get("callback_query") or {}).get("message") or update.get("message") \
-        or update.get("edited_message") or {}
-    chat = message.get("chat") or {}
-    return str(chat["id"]) if "id" in chat and chat.get("type", "private") == "private" else None
+    """The private chat an update belongs to; None for groups and for malformed updates."""
+    message = _dict(_dict(update.get("callback_query")).get("message")) or _dict(update.get("message")) \
+        or _dict(update.get("edited_message"))
+    chat = _dict(message.get("chat"))
+    chat_id = chat.get("id")
+    if not isinstance(chat_id, (int, str)) or isinstance(chat_id, bool) or chat.get("type", "private") != "private":
+        return None
+    return str(chat_id)

@@ -55,8 +55,10 @@ class Masked:
         return any(f.kind in SECRET_KINDS for f in self.findings)
 
 
-_FULLWIDTH = {cp: cp - 0xFEE0 for cp in range(0xFF01, 0xFF5F)}
-_FULLWIDTH[0x3000] = 0x20
+# Full-width digits, letters and the few symbols secrets contain (＠＋－．＿／) become ASCII so
+# they are found; full-width Chinese punctuation (，：！？) is the user's and stays as typed.
+_FULLWIDTH = {ord(ch): ord(ch) - 0xFEE0 for ch in "０１２３４５６７８９＠＋－．＿／"}
+_FULLWIDTH.update({cp: cp - 0xFEE0 for cp in list(range(0xFF21, 0xFF3B)) + list(range(0xFF41, 0xFF5B))})
 
 _EMAIL = re.compile(r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")
 # A run of digits in groups separated by one space or dash (cards and phones are often grouped),
@@ -95,7 +97,8 @@ _ID_WORDS = ("身份证", "证件号")
 
 
 def clean(text: str) -> str:
-    """Invisible and control characters out, full-width ASCII to ASCII (so ６２２２ is digits)."""
+    """Invisible and control characters out, full-width digits and letters to ASCII (so ６２２２ is
+    digits); everything else as the user typed it."""
     return strip_control(text).translate(_FULLWIDTH)
 
 
