@@ -34,7 +34,9 @@ def migrate(engine: Engine) -> None:
 
 @lru_cache(maxsize=8)
 def engine_for(url: str) -> Engine:
-    kwargs = {"future": True, "pool_pre_ping": True}
+    # A ping before each checkout finds connections a database server dropped; a SQLite file
+    # has no server, and the ping was a third of the relay's per-message SQL (py-spy).
+    kwargs = {"future": True, "pool_pre_ping": not url.startswith("sqlite")}
     if url.startswith("sqlite"):
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         if ":memory:" not in url and url.rstrip("/") != "sqlite:":
