@@ -31,6 +31,11 @@ def _faq_store() -> FaqStore:
     return FaqStore(faq_path())
 
 
+def rate_limited_text() -> str:
+    """What a user who sends too fast is told (FAQ message `rate_limited`, staff-editable)."""
+    return _faq_store().get().message("rate_limited")
+
+
 def relay() -> HandoffRelay:
     settings = handoff_settings()
     return HandoffRelay(ticket_store(settings.database_url), _faq_store().get(), settings)
@@ -57,7 +62,7 @@ async def handle_message(
 ) -> List[Dict[str, Any]]:
     """Raises RateLimited when the conversation sends faster than allowed."""
     faq = _faq_store().get()
-    check_sender(sender, faq.message("rate_limited"))
+    check_sender(sender, rate_limited_text())
     ensure_fast_processor(app.ctx.agent)
     masked = mask(text)
     text = masked.text

@@ -17,7 +17,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from socketio import AsyncServer
 
-from bot.channels.handoff_flow import handle_message
+from bot.channels.handoff_flow import handle_message, rate_limited_text
 from bot.security.rate_limit import RateLimited, check_client
 from bot.security.tokens import issue_session, verify_session
 from bot.channels.payload import MAX_MESSAGE_CHARS
@@ -124,7 +124,7 @@ class WalletSocketIOInput(SocketIOInput):
             try:
                 check_client(getattr(request, "ip", None),
                              request.headers.get("x-forwarded-for") if request is not None else None,
-                             "您发消息太快了，请稍等几秒再发。")
+                             rate_limited_text())
             except RateLimited as err:
                 await sio.emit(self.bot_message_evt, {"text": err.text}, room=sid)
                 return
