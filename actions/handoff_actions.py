@@ -57,7 +57,7 @@ def open_handoff(dispatcher: CollectingDispatcher, tracker: Tracker, reason: str
         texts = [current.message("handoff_opened", ticket=number), _queue_or_hours(current, store, number)]
     for text in texts:
         dispatcher.utter_message(text=text)
-        store.add_message(number, "bot", text)
+    store.add_messages(number, "bot", texts)
     return [ConversationPaused()]
 
 
@@ -67,8 +67,8 @@ def _queue_or_hours(current, store, number: str) -> str:
     opening = support_hours().next_opening(now)
     if opening is not None:
         return current.message("handoff_after_hours", opening=opening_in_words(opening, now))
-    position = store.queue_position(number)
-    wait = estimated_wait_seconds(position, store.recent_handling_seconds(),
+    position, handling = store.queue_outlook(number)
+    wait = estimated_wait_seconds(position, handling,
                                   agent_store(handoff_settings().database_url).active_agents())
     return current.message("handoff_queue", ahead=max(0, position - 1), wait=wait_in_words(wait))
 

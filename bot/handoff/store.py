@@ -139,36 +139,55 @@ class TicketStore:
     def queue_position(self, number: str) -> int:
         """1 for the next ticket to be claimed; 0 when already claimed or closed."""
         with self._session() as s:
-            t = s.execute(select(Ticket).where(Ticket.number == number)).scalar_one()
-            if t.status != "open":
-                return 0
-            ahead = s.execute(
-                select(func.count()).select_from(Ticket).where(
-                    Ticket.status == "open",
-                    (Ticket.priority < t.priority)
-                    | and_(Ticket.priority == t.priority, Ticket.id < t.id),
-                )
-            ).scalar_one()
-            return ahead + 1
+            return self._position(s, number)
 
     def recent_handling_seconds(self, last: int = 20) -> List[float]:
         with self._session() as s:
-            rows = s.execute(
-                select(Ticket.claimed_at, Ticket.closed_at)
-                .where(Ticket.status == "closed", Ticket.claimed_at.isnot(None), Ticket.closed_at.isnot(None))
-                .order_by(Ticket.closed_at.desc()).limit(last)
-            ).all()
+            return self._handling_seconds(s, last)
+
+    def queue_outlook(self, number: str, last: int = 20) -> Tuple[int, List[float]]:
+        """Queue position and recent handling times in one session: a hand-off answer needs both."""
+        with self._session() as s:
+            return self._position(s, number), self._handling_seconds(s, last)
+
+    @staticmethod
+    def _position(s: Session, number: str) -> int:
+        t = s.execute(select(Ticket).where(Ticket.number == number)).scalar_one()
+        if t.status != "open":
+            return 0
+        ahead = s.execute(
+            select(func.count()).select_from(Ticket).where(
+                Ticket.status == "open",
+                (Ticket.priority < t.priority)
+                | and_(Ticket.priority == t.priority, Ticket.id < t.id),
+            )
+        ).scalar_one()
+        return ahead + 1
+
+    @staticmethod
+    def _handling_seconds(s: Session, last: int) -> List[float]:
+        rows = s.execute(
+            select(Ticket.claimed_at, Ticket.closed_at)
+            .where(Ticket.status == "closed", Ticket.claimed_at.isnot(None), Ticket.closed_at.isnot(None))
+            .order_by(Ticket.closed_at.desc()).limit(last)
+        ).all()
         return [(closed - claimed).total_seconds() for claimed, closed in rows]
 
     def add_message(self, number: str, role: str, text: str, agent_name: Optional[str] = None,
                     to_deliver: bool = False, buttons: Optional[list] = None) -> Dict[str, Any]:
+        return self.add_messages(number, role, [text], agent_name, to_deliver, buttons)[0]
+
+    def add_messages(self, number: str, role: str, texts: List[str], agent_name: Optional[str] = None,
+                     to_deliver: bool = False, buttons: Optional[list] = None) -> List[Dict[str, Any]]:
+        """Several messages of one sender to a ticket's transcript, in one transaction."""
         with self._session.begin() as s:
             t = s.execute(select(Ticket).where(Ticket.number == number)).scalar_one()
-            m = TicketMessage(ticket_id=t.id, conversation_id=t.conversation_id, role=role, text=text,
-                              agent_name=agent_name, delivered=not to_deliver, buttons=buttons)
-            s.add(m)
+            added = [TicketMessage(ticket_id=t.id, conversation_id=t.conversation_id, role=role, text=text,
+                                   agent_name=agent_name, delivered=not to_deliver, buttons=buttons)
+                     for text in texts]
+            s.add_all(added)
             s.flush()
-            return message_dict(m)
+            return [message_dict(m) for m in added]
 
     def take_outbox(self, conversation_id: str) -> List[Dict[str, Any]]:
         """Agent/system messages not yet delivered to the user; marks them delivered."""

@@ -1,5 +1,5 @@
-"""Rasa's MessageProcessor with our shortcuts: in-process actions, the parse cache and a
-graph runner without dask.
+"""Rasa's MessageProcessor with our shortcuts: in-process actions, the parse cache, a
+graph runner without dask and dialogue states computed once per event (rule_states.py).
 
 Everything else (sessions, policies, slots, events, tracker store, locks) is Rasa's own code,
 so a conversation's events are the same as with the stock processor.
@@ -20,6 +20,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from bot.serving.graph_runner import SequentialGraphRunner
 from bot.serving.inprocess_actions import InProcessAction, executor, inprocess_enabled
 from bot.serving.parse_cache import ParseCache, cache_size
+from bot.serving import rule_states
 
 
 class FastMessageProcessor(MessageProcessor):
@@ -35,6 +36,7 @@ class FastMessageProcessor(MessageProcessor):
         fast.parse_cache = ParseCache(cache_size())
         fast.domain_dict = processor.domain.as_dict()
         fast.inprocess = inprocess_enabled()
+        rule_states.install()
         if type(processor.graph_runner) is DaskGraphRunner:
             fast.graph_runner = SequentialGraphRunner.adopt(processor.graph_runner)
         return fast
