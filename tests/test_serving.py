@@ -87,6 +87,25 @@ def test_a_new_conversation_is_kept_as_the_stock_store_reads_it_back(tmp_path):
     assert events_of(run(a.retrieve("u4"))) == events_of(run(stock.retrieve("u4")))
 
 
+def test_the_first_turn_saved_twice_stays_in_memory(tmp_path, monkeypatch):
+    """Rasa saves a new conversation at its session start and again at the end of the turn."""
+    a, _, stock = stores(tmp_path)
+    live = DialogueStateTracker.from_events("u5", [ActionExecuted("action_session_start"), SessionStarted(),
+                                                   ActionExecuted("action_listen")], DOMAIN.slots)
+    run(a.save(live))
+    live.update(UserUttered("你好", {"name": "greet", "confidence": 0.9}))
+    live.update(ActionExecuted("action_greet"))
+    live.update(BotUttered("您好"))
+    run(a.save(live))
+    monkeypatch.setattr(SQLTrackerStore, "_retrieve", lambda *a, **k: pytest.fail("read the stock way"))
+    kept = run(a.retrieve("u5"))
+    monkeypatch.undo()
+    assert events_of(kept) == events_of(run(stock.retrieve("u5")))
+    turn(kept, "退款没到", "答复")
+    run(a.save(kept))
+    assert events_of(run(a.retrieve("u5"))) == events_of(run(stock.retrieve("u5")))
+
+
 def test_a_turn_that_failed_half_way_is_not_served_from_memory(tmp_path):
     a, _, stock = stores(tmp_path)
     tracker = new_conversation(a, "u2")

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Dict, List, Optional, Tuple
 
-from sqlalchemy import and_, func, select, text, update
+from sqlalchemy import and_, func, insert, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.handoff.db import engine_for
@@ -107,9 +107,10 @@ class TicketStore:
             s.add(ticket)
             s.flush()
             ticket.number = f"T{ticket.created_at:%y%m%d}{ticket.id:05d}"
-            for role, text in request.transcript:
-                s.add(TicketMessage(ticket_id=ticket.id, conversation_id=ticket.conversation_id,
-                                    role=role, text=text, created_at=ticket.created_at))
+            if request.transcript:  # one multi-row insert: ORM objects cost more than the rest of the turn
+                s.execute(insert(TicketMessage.__table__), [
+                    {"ticket_id": ticket.id, "conversation_id": ticket.conversation_id, "role": role, "text": text,
+                     "created_at": ticket.created_at, "delivered": True} for role, text in request.transcript])
             return ticket_dict(ticket), True
 
     @staticmethod
@@ -152,7 +153,7 @@ class TicketStore:
 
     @staticmethod
     def _position(s: Session, number: str) -> int:
-        t = s.execute(select(Ticket).where(Ticket.number == number)).scalar_one()
+        t = s.execute(select(Ticket.id, Ticket.status, Ticket.priority).where(Ticket.number == number)).one()
         if t.status != "open":
             return 0
         ahead = s.execute(

@@ -124,7 +124,7 @@ def temporary_schema(pg_url: str = DEFAULT_PG, prefix: str = "wallet_scale") -> 
 
 def redis_lock_store_yaml(redis_url: str, key_prefix: str) -> str:
     rd = urlparse(redis_url)
-    return ("lock_store:\n  type: redis\n"
+    return ("lock_store:\n  type: bot.serving.lock_store.AsyncRedisLockStore\n"
             f"  url: {rd.hostname or '127.0.0.1'}\n  port: {rd.port or 6379}\n"
             f"  db: {int((rd.path or '/1').lstrip('/') or 1)}\n  key_prefix: {key_prefix}\n")
 

@@ -35,6 +35,10 @@ class _Entry:
     tracker: DialogueStateTracker
     last_id: int  # id of the newest stored event
     stored: int  # how many of tracker.events are stored
+    # A new conversation is first saved by Rasa mid-turn (the session start) and kept as the
+    # stock store would read it back; the live tracker of that turn is saved again at its end.
+    live: Optional[DialogueStateTracker] = None
+    live_stored: int = 0
 
 
 class CachedSQLTrackerStore(SQLTrackerStore):
@@ -84,28 +88,45 @@ class CachedSQLTrackerStore(SQLTrackerStore):
 
     async def save(self, tracker: DialogueStateTracker) -> None:
         entry = self._cache.get(tracker.sender_id)
+        if entry is not None and entry.tracker is not tracker and entry.live is tracker:
+            await self._save_rest_of_first_turn(entry, tracker)
+            return
         if entry is None or entry.tracker is not tracker:
             if not await self._save_new_conversation(tracker):
                 await super().save(tracker)  # not read through this cache: the stock way
             return
         await self.stream_events(tracker)
-        new_events = list(tracker.events)[entry.stored:]
-        if new_events:
-            # The turn holds the conversation's lock (in-memory or Redis) and its tracker was
-            # checked against the database when read: only this turn writes. Counting what
-            # was written after our last event proves it; otherwise forget the tracker.
-            with self.engine.begin() as conn:
-                conn.execute(self.SQLEvent.__table__.insert(),
-                             [self._row(tracker.sender_id, event) for event in new_events])
-                newest, written = conn.execute(self._written_sql, {"sender_id": tracker.sender_id,
-                                                                    "after": entry.last_id}).one()
-            if written != len(new_events) or any(isinstance(e, SessionStarted) for e in new_events):
-                # someone else wrote too, or a new session began (the stock store reads back
-                # only the latest session): read it the stock way next time
-                self._cache.pop(tracker.sender_id, None)
-                return
-            entry.last_id = newest
-        entry.stored = len(tracker.events)
+        if self._append(entry, tracker.sender_id, list(tracker.events)[entry.stored:]):
+            entry.stored = len(tracker.events)
+
+    async def _save_rest_of_first_turn(self, entry: _Entry, live: DialogueStateTracker) -> None:
+        """The end of a new conversation's first turn: store its new events and add them to the
+        tracker kept in memory (as the stock store would read them back)."""
+        await self.stream_events(live)
+        new_events = list(live.events)[entry.live_stored:]
+        if self._append(entry, live.sender_id, new_events):
+            for event in new_events:
+                entry.tracker.update(event)
+            entry.stored, entry.live, entry.live_stored = len(entry.tracker.events), None, 0
+
+    def _append(self, entry: _Entry, sender_id: str, new_events: list) -> bool:
+        """Store events after the kept ones; False (and the tracker forgotten) unless only this
+        turn wrote. The turn holds the conversation's lock (in-memory or Redis) and its tracker
+        was checked against the database when read: counting what was written after our last
+        event proves nobody else wrote."""
+        if not new_events:
+            return True
+        with self.engine.begin() as conn:
+            conn.execute(self.SQLEvent.__table__.insert(), [self._row(sender_id, event) for event in new_events])
+            newest, written = conn.execute(self._written_sql, {"sender_id": sender_id,
+                                                                "after": entry.last_id}).one()
+        if written != len(new_events) or any(isinstance(e, SessionStarted) for e in new_events):
+            # someone else wrote too, or a new session began (the stock store reads back
+            # only the latest session): read it the stock way next time
+            self._cache.pop(sender_id, None)
+            return False
+        entry.last_id = newest
+        return True
 
     async def _save_new_conversation(self, tracker: DialogueStateTracker) -> bool:
         """A conversation with nothing stored yet: store every event and keep in memory the
@@ -124,7 +145,8 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         starts = [r["timestamp"] for r in rows if r["type_name"] == SessionStarted.type_name]
         kept = [json.loads(r["data"]) for r in rows if not starts or r["timestamp"] >= max(starts)]
         read_back = DialogueStateTracker.from_dict(tracker.sender_id, kept, self.domain.slots)
-        self._remember(tracker.sender_id, _Entry(read_back, newest, len(read_back.events)))
+        self._remember(tracker.sender_id, _Entry(read_back, newest, len(read_back.events),
+                                                 live=tracker, live_stored=len(tracker.events)))
         return True
 
     def _newest_on(self, conn, sender_id: str) -> Optional[int]:
