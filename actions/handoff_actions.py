@@ -18,7 +18,7 @@ from bot.handoff.agents import agent_store
 from bot.handoff.context import recent_user_messages, transcript_so_far
 from bot.handoff.hours import opening_in_words
 from bot.handoff.queue import estimated_wait_seconds, wait_in_words
-from bot.handoff.store import HandoffRequest, ticket_store
+from bot.handoff.store import HandoffRequest, QueueOutlook, ticket_store
 from bot.settings import handoff_settings, support_hours
 from bot.text import has_words, normalize_text, strip_control
 
@@ -49,26 +49,26 @@ def open_handoff(dispatcher: CollectingDispatcher, tracker: Tracker, reason: str
         transcript=transcript_so_far(tracker.events),
     )
     store = ticket_store(settings.database_url)
-    ticket, created = store.open_ticket(request)
-    number = ticket["number"]
-    if not created:
-        texts = [current.message("handoff_exists", ticket=number)]
-    else:
-        texts = [current.message("handoff_opened", ticket=number), _queue_or_hours(current, store, number)]
+    _, texts = store.open_with_reply(request, lambda ticket, created, outlook: _reply(current, ticket, created, outlook))
     for text in texts:
         dispatcher.utter_message(text=text)
-    store.add_messages(number, "bot", texts)
     return [ConversationPaused()]
 
 
-def _queue_or_hours(current, store, number: str) -> str:
+def _reply(current, ticket: Dict[str, Any], created: bool, outlook: QueueOutlook) -> List[str]:
+    if not created:
+        return [current.message("handoff_exists", ticket=ticket["number"])]
+    return [current.message("handoff_opened", ticket=ticket["number"]), _queue_or_hours(current, outlook)]
+
+
+def _queue_or_hours(current, outlook: QueueOutlook) -> str:
     """Place in the queue and estimated wait, or when people are back outside support hours."""
     now = datetime.now(timezone.utc)
     opening = support_hours().next_opening(now)
     if opening is not None:
         return current.message("handoff_after_hours", opening=opening_in_words(opening, now))
-    position, handling = store.queue_outlook(number)
-    wait = estimated_wait_seconds(position, handling,
+    position = outlook.position()
+    wait = estimated_wait_seconds(position, outlook.handling_seconds(),
                                   agent_store(handoff_settings().database_url).active_agents())
     return current.message("handoff_queue", ahead=max(0, position - 1), wait=wait_in_words(wait))
 

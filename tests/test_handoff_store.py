@@ -127,3 +127,29 @@ def test_cancel(store):
     store.open_ticket(_request(conversation))
     assert store.cancel(conversation)["status"] == "cancelled"
     assert store.active_ticket(conversation) is None and store.cancel(conversation) is None
+
+
+def test_open_with_reply_stores_ticket_queue_place_and_reply_together(store):
+    conversation = f"c-{uuid.uuid4()}"
+    seen = []
+
+    def reply(ticket, created, outlook):
+        seen.append((created, outlook.position(), outlook.handling_seconds()))
+        return [f"已为您转人工，工单号 {ticket['number']}", "前面还有人在排队"] if created else ["已有工单"]
+
+    ticket, texts = store.open_with_reply(_request(conversation), reply)
+    assert seen[0][0] is True and seen[0][1] == store.queue_position(ticket["number"]) >= 1
+    assert [m["text"] for m in store.transcript(ticket["number"]) if m["role"] == "bot"] == texts
+    again, texts_again = store.open_with_reply(_request(conversation), reply)
+    assert again["number"] == ticket["number"] and texts_again == ["已有工单"] and seen[1][0] is False
+
+
+def test_open_with_reply_leaves_nothing_when_the_reply_fails(store):
+    conversation = f"c-{uuid.uuid4()}"
+
+    def broken(ticket, created, outlook):
+        raise RuntimeError("FAQ text missing")
+
+    with pytest.raises(RuntimeError):
+        store.open_with_reply(_request(conversation), broken)
+    assert store.active_ticket(conversation) is None

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from sqlalchemy import and_, func, insert, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -75,6 +75,14 @@ def message_dict(m: TicketMessage) -> Dict[str, Any]:
             "agent": m.agent_name, "created_at": iso(m.created_at)}
 
 
+@dataclass
+class QueueOutlook:
+    """What a new ticket's answer may need, read only when asked (outside support hours it is not)."""
+
+    position: Callable[[], int]  # 1 = next to be claimed
+    handling_seconds: Callable[[], List[float]]  # of the last closed tickets
+
+
 class TicketStore:
     def __init__(self, url: str) -> None:
         self.engine = engine_for(url)
@@ -87,31 +95,50 @@ class TicketStore:
     # -- user side -------------------------------------------------------------------------
     def open_ticket(self, request: HandoffRequest) -> Tuple[Dict[str, Any], bool]:
         """(ticket, created): the conversation's active ticket, or a new one."""
+        with self._session.begin() as s:
+            ticket, created = self._open(s, request)
+            return ticket_dict(ticket), created
+
+    def open_with_reply(self, request: HandoffRequest,
+                        reply: Callable[[Dict[str, Any], bool, "QueueOutlook"], List[str]]) -> Tuple[Dict[str, Any], List[str]]:
+        """Open (or find) the ticket, work out its place in the queue and keep the assistant's
+        reply to the user (`reply(ticket, created, outlook)`) in the transcript, in one
+        transaction: a hand-off turn was the slowest turn, five database sessions long."""
+        with self._session.begin() as s:
+            ticket, created = self._open(s, request)
+            outlook = QueueOutlook(lambda: self._position(s, ticket.number), lambda: self._handling_seconds(s, 20))
+            texts = reply(ticket_dict(ticket), created, outlook)
+            if texts:
+                s.execute(insert(TicketMessage.__table__), [
+                    {"ticket_id": ticket.id, "conversation_id": ticket.conversation_id, "role": "bot", "text": text,
+                     "created_at": utcnow(), "delivered": True} for text in texts])
+            return ticket_dict(ticket), texts
+
+    def _open(self, s: Session, request: HandoffRequest) -> Tuple[Ticket, bool]:
         if request.reason not in REASONS:
             raise ValueError(f"unknown hand-off reason {request.reason!r}")
-        with self._session.begin() as s:
-            existing = self._active(s, request.conversation_id)
-            if existing is not None:
-                return ticket_dict(existing), False
-            ticket = Ticket(
-                conversation_id=request.conversation_id,
-                channel=request.channel or "unknown",
-                status="open",
-                priority=priority_for(request.intent),
-                reason=request.reason,
-                intent=request.intent,
-                confidence=request.confidence,
-                suggestions=list(request.suggestions),
-                recent_messages=list(request.recent_messages),
-            )
-            s.add(ticket)
-            s.flush()
-            ticket.number = f"T{ticket.created_at:%y%m%d}{ticket.id:05d}"
-            if request.transcript:  # one multi-row insert: ORM objects cost more than the rest of the turn
-                s.execute(insert(TicketMessage.__table__), [
-                    {"ticket_id": ticket.id, "conversation_id": ticket.conversation_id, "role": role, "text": text,
-                     "created_at": ticket.created_at, "delivered": True} for role, text in request.transcript])
-            return ticket_dict(ticket), True
+        existing = self._active(s, request.conversation_id)
+        if existing is not None:
+            return existing, False
+        ticket = Ticket(
+            conversation_id=request.conversation_id,
+            channel=request.channel or "unknown",
+            status="open",
+            priority=priority_for(request.intent),
+            reason=request.reason,
+            intent=request.intent,
+            confidence=request.confidence,
+            suggestions=list(request.suggestions),
+            recent_messages=list(request.recent_messages),
+        )
+        s.add(ticket)
+        s.flush()
+        ticket.number = f"T{ticket.created_at:%y%m%d}{ticket.id:05d}"
+        if request.transcript:  # one multi-row insert: ORM objects cost more than the rest of the turn
+            s.execute(insert(TicketMessage.__table__), [
+                {"ticket_id": ticket.id, "conversation_id": ticket.conversation_id, "role": role, "text": text,
+                 "created_at": ticket.created_at, "delivered": True} for role, text in request.transcript])
+        return ticket, True
 
     @staticmethod
     def _active(s: Session, conversation_id: str) -> Optional[Ticket]:
@@ -145,11 +172,6 @@ class TicketStore:
     def recent_handling_seconds(self, last: int = 20) -> List[float]:
         with self._session() as s:
             return self._handling_seconds(s, last)
-
-    def queue_outlook(self, number: str, last: int = 20) -> Tuple[int, List[float]]:
-        """Queue position and recent handling times in one session: a hand-off answer needs both."""
-        with self._session() as s:
-            return self._position(s, number), self._handling_seconds(s, last)
 
     @staticmethod
     def _position(s: Session, number: str) -> int:
