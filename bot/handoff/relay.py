@@ -63,20 +63,30 @@ class Turn:
 
 
 class HandoffRelay:
-    """The database side of the hand-off, in two calls per message (each one thread hop):
-    `begin` before Rasa, `finish` after it."""
+    """The database side of the hand-off, in two calls per message: `begin` before Rasa,
+    `finish` after it.
+
+    On a database server each call is a thread hop, so the event loop serves other users while
+    the network answers. On the SQLite file (the embedded default) the usual answer, "nothing
+    waiting, no ticket", takes tens of microseconds: a thread hop (and waiting for the GIL
+    to come back) cost more than the queries, so the calls run inline there.
+    """
 
     def __init__(self, store: TicketStore, faq: Faq, settings: HandoffSettings) -> None:
         self.store, self.faq, self.settings = store, faq, settings
+        self.inline = store.engine.url.get_backend_name() == "sqlite"
+
+    async def _run(self, call, *args):
+        return call(*args) if self.inline else await asyncio.to_thread(call, *args)
 
     async def begin(self, sender: str, text: str) -> Turn:
-        return await asyncio.to_thread(self._begin, sender, text)
+        return await self._run(self._begin, sender, text)
 
     async def finish(self, sender: str, turn: Turn, text: str) -> List[Reply]:
-        return await asyncio.to_thread(self._finish, sender, turn, text)
+        return await self._run(self._finish, sender, turn, text)
 
     async def outbox(self, sender: str) -> List[Reply]:
-        return await asyncio.to_thread(self._outbox, sender)
+        return await self._run(self._outbox, sender)
 
     def _outbox(self, sender: str) -> List[Reply]:
         return [outbox_reply(m) for m in self.store.take_outbox(sender)]
