@@ -28,7 +28,7 @@ for _ in $(seq 60); do
 done
 
 if [ "$mode" = shell ]; then
-  exec_cmd=(.venv/bin/rasa shell -m models/wallet.tar.gz --endpoints endpoints.yml -i 127.0.0.1 --port "$port")
+  exec_cmd=(.venv/bin/python -m bot.serving.rasa_cli shell -m models/wallet.tar.gz --endpoints endpoints.yml -i 127.0.0.1 --port "$port")
   "${exec_cmd[@]}"
   exit $?
 fi
@@ -62,5 +62,5 @@ fi
 # Rasa's HTTP API only answers requests with our JWT (a token in the query string would land in
 # logs): `.venv/bin/python -m bot.security.tokens api-token` prints one for curl.
 jwt_secret="$(.venv/bin/python -m bot.security.tokens jwt-secret)"
-.venv/bin/rasa run -m models/wallet.tar.gz --enable-api -i "${RASA_HOST:-127.0.0.1}" --port "$port" \
+.venv/bin/python -m bot.serving.rasa_cli run -m models/wallet.tar.gz --enable-api -i "${RASA_HOST:-127.0.0.1}" --port "$port" \
   --credentials credentials.yml --endpoints "$endpoints" --jwt-secret "$jwt_secret" --jwt-method HS256

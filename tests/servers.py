@@ -67,7 +67,7 @@ def running_assistant(
         procs.append(actions)
         rasa_log = workdir / "rasa.log"
         rasa = subprocess.Popen(
-            [str(BIN / "rasa"), "run", "-m", str(ROOT / "models/wallet.tar.gz"), "--enable-api",
+            [str(BIN / "python"), "-m", "bot.serving.rasa_cli", "run", "-m", str(ROOT / "models/wallet.tar.gz"), "--enable-api",
              "-i", "127.0.0.1", "--port", str(rasa_port), "--credentials", credentials or str(ROOT / "credentials.yml"),
              "--endpoints", str(endpoints), *rasa_auth_args()],
             cwd=ROOT, env=env, stdout=open(rasa_log, "w"), stderr=subprocess.STDOUT,

@@ -172,7 +172,7 @@ def running_cluster(
             rasa_port = free_port()
             log = workdir / f"rasa{i + 1}.log"
             proc = subprocess.Popen(
-                [str(BIN / "rasa"), "run", "-m", str(model), "--enable-api", "-i", "127.0.0.1",
+                [str(BIN / "python"), "-m", "bot.serving.rasa_cli", "run", "-m", str(model), "--enable-api", "-i", "127.0.0.1",
                  "--port", str(rasa_port), "--credentials", str(ROOT / "credentials.yml"),
                  "--endpoints", str(endpoints), *rasa_auth_args()],
                 cwd=ROOT, env={**env, "WALLET_RASA_URL": f"http://127.0.0.1:{rasa_port}"},
