@@ -153,3 +153,14 @@ def test_open_with_reply_leaves_nothing_when_the_reply_fails(store):
     with pytest.raises(RuntimeError):
         store.open_with_reply(_request(conversation), broken)
     assert store.active_ticket(conversation) is None
+
+
+def test_anything_for_answers_the_relays_two_questions_at_once(store):
+    conversation = f"c-{uuid.uuid4()}"
+    assert store.anything_for(conversation) == (False, False)
+    number = store.open_ticket(_request(conversation))[0]["number"]
+    assert store.anything_for(conversation) == (False, True)
+    store.add_message(number, "agent", "您好，我来处理", agent_name="小王", to_deliver=True)
+    assert store.anything_for(conversation) == (True, True)
+    assert [m["text"] for m in store.take_outbox(conversation)] == ["您好，我来处理"]
+    assert store.anything_for(conversation) == (False, True)

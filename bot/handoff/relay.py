@@ -92,7 +92,10 @@ class HandoffRelay:
         return [outbox_reply(m) for m in self.store.take_outbox(sender)]
 
     def _begin(self, sender: str, text: str) -> Turn:
-        turn = Turn(earlier=self._outbox(sender))
+        outbox, tickets = self.store.anything_for(sender)  # nearly always (False, False)
+        turn = Turn(earlier=self._outbox(sender) if outbox else [])
+        if not tickets:
+            return turn
         ticket, waiting = self.store.conversation_tickets(sender)
         if ticket and is_cancel(text, self.settings.cancel_phrases):
             self.store.cancel(sender)

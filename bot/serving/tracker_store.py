@@ -81,6 +81,8 @@ class CachedSQLTrackerStore(SQLTrackerStore):
                 return entry.tracker
             self._cache.pop(sender_id, None)  # changed elsewhere, or a turn failed half-way
         before = self._newest(sender_id)
+        if before is None:
+            return None  # nothing stored: what the stock store answers, without its session query
         tracker = await super().retrieve(sender_id)
         if tracker is not None and before is not None and self._newest(sender_id) == before:
             self._remember(sender_id, _Entry(tracker, before, len(tracker.events)))
