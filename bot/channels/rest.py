@@ -47,7 +47,7 @@ class WalletRestInput(RestInput):
         self, on_new_message: Callable[[UserMessage], Awaitable[None]]
     ) -> Blueprint:
         webhook = Blueprint("wallet_rest_webhook", __name__)
-        install_on_start(webhook)
+        install_on_start(webhook, prepare=relay)
 
         @webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:

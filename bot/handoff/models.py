@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from sqlalchemy import (
-    JSON, Boolean, Column, DateTime, Float, ForeignKey, Integer, String, Text,
+    JSON, Boolean, Column, DateTime, Float, ForeignKey, Index, Integer, String, Text,
 )
 from sqlalchemy.orm import declarative_base
 
@@ -51,6 +51,7 @@ class Ticket(Base):
     """One request for a human, with what the agent needs to pick it up."""
 
     __tablename__ = "handoff_tickets"
+    __table_args__ = (Index("ix_handoff_tickets_queue", "status", "priority", "id"),)  # migration 0002
 
     id = Column(Integer, primary_key=True, autoincrement=True)
     number = Column(String(32), unique=True, index=True)

@@ -7,8 +7,9 @@ so a conversation's events are the same as with the stock processor.
 from __future__ import annotations
 
 import gc
+import logging
 import os
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 from rasa.core.actions.action import RemoteAction
 from rasa.core.agent import Agent
@@ -21,6 +22,8 @@ from bot.serving.graph_runner import SequentialGraphRunner
 from bot.serving.inprocess_actions import InProcessAction, executor, inprocess_enabled
 from bot.serving.parse_cache import ParseCache, cache_size
 from bot.serving import rule_states
+
+logger = logging.getLogger(__name__)
 
 
 class FastMessageProcessor(MessageProcessor):
@@ -87,10 +90,27 @@ def ensure_fast_processor(agent: Optional[Agent]) -> None:
     gc.freeze()
 
 
-def install_on_start(blueprint) -> None:
+async def warm_up(agent: Optional[Agent], prepare: Optional[Callable[[], Any]] = None) -> None:
+    """What each server process would otherwise do on its first messages, done before it takes
+    traffic: import and register our actions, let `prepare` open the hand-off database and
+    read the FAQ, and run the NLU pipeline once. With several workers the ones that had no
+    warm-up request stalled all their first users for about a second."""
+    executor()
+    if prepare is not None:
+        prepare()
+    if agent is not None and agent.processor is not None:
+        await agent.processor.parse_message(UserMessage("你好"), None, only_output_properties=False)
+
+
+def install_on_start(blueprint, prepare: Optional[Callable[[], Any]] = None) -> None:
     """Swap in our processor as soon as the server has loaded the model (also for calls of
-    Rasa's HTTP API that come before any chat message)."""
+    Rasa's HTTP API that come before any chat message), then warm the process up."""
 
     @blueprint.listener("after_server_start")
     async def _fast_processor(app, _loop) -> None:
-        ensure_fast_processor(getattr(app.ctx, "agent", None))
+        agent = getattr(app.ctx, "agent", None)
+        ensure_fast_processor(agent)
+        try:
+            await warm_up(agent, prepare)
+        except Exception:  # a cold first message is slower, not wrong
+            logger.exception("warm-up failed; the first messages will be slower")
