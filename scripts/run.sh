@@ -56,7 +56,9 @@ redis.Redis.from_url(sys.argv[1], socket_connect_timeout=2).ping()
 PY
   .venv/bin/python -c "import sys; from bot.scale.cluster import redis_lock_store_yaml as y; print(open('endpoints.yml').read() + y(sys.argv[1], 'wallet'))" "$redis_url" > var/endpoints.workers.yml
   endpoints=var/endpoints.workers.yml
-  export SANIC_WORKERS="$workers" WALLET_SOCKETIO_REDIS="$redis_url"
+  # Workers share one listening socket and a kept-alive connection stays with the worker that
+  # accepted it: without keep-alive the next request goes to whichever worker is free.
+  export SANIC_WORKERS="$workers" WALLET_SOCKETIO_REDIS="$redis_url" SANIC_KEEP_ALIVE=False
   echo "==> $workers Sanic workers, Redis lock store at $redis_url"
 fi
 # Rasa's HTTP API only answers requests with our JWT (a token in the query string would land in

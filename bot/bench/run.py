@@ -2,7 +2,7 @@
 
 Measured, in this order, with the same simulated users (bot/bench/load.py):
   ours      the embedded default `make run` starts: one Rasa process, SQLite, in-memory lock;
-  ours-2w   the same with SANIC_WORKERS=2 and the Redis lock store (one process per core);
+  ours-2w   the same with SANIC_WORKERS=2, the Redis lock store and no keep-alive (as `WORKERS=2 make run`);
   stock     `rasa init` in a temp folder with our .venv (its default config, REST channel);
   scale-N   the scale-out setup (nginx, N Rasa servers, PostgreSQL, Redis) at the top level.
 Each bot gets the same 5 s warm-up first (not recorded). Writes reports/bench.json and reports/bench_latency.png, prints the table, the ratio lines
@@ -30,6 +30,12 @@ from bot.paths import ROOT
 TARGETS = {"ratio_throughput": 10.0, "ratio_resolved": 5.0, "p99_ms_at_max": 300.0, "p99_ms_resolved": 500.0,
            "p50_ms_at_1": 40.0, "startup_s": 20.0, "rss_mb": 1200.0}
 
+
+# As scripts/run.sh starts several workers: they share one listening socket, and a kept-alive
+# connection stays with the worker that accepted it, so at a burst of new connections one worker
+# got most users (p50 190 ms, p95 700 ms in one run). Closing each connection after its answer
+# lets the worker that is free take the next request.
+WORKERS_ENV = {"SANIC_KEEP_ALIVE": "False"}
 
 WARMUP = (5, 5.0)  # users, seconds: every bot gets the same unrecorded warm-up
 
@@ -67,7 +73,7 @@ def bench_ours(levels: List[int], seconds: float, workers: int = 1) -> List[Dict
 
     extra_env, extra_endpoints, bot = {}, "", "ours"
     if workers > 1:
-        extra_env = {"SANIC_WORKERS": str(workers)}
+        extra_env = {"SANIC_WORKERS": str(workers), **WORKERS_ENV}
         extra_endpoints = redis_lock_store_yaml(DEFAULT_REDIS, f"bench{uuid.uuid4().hex[:6]}")
         bot = f"ours-{workers}w"
     started = time.time()
