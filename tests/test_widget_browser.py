@@ -34,10 +34,17 @@ def test_widget_end_to_end(tmp_path, size):
         page.wait_for_selector("#wallet-chat[data-session]")
         assert "钱包小助手" in bot_texts(page)[0]
 
+        # The answer can come back within milliseconds: record the typing indicator appearing
+        # instead of racing to see it.
+        page.evaluate("""() => { const t = document.querySelector('#wallet-chat .wc-typing');
+            window.__typingShown = false;
+            new MutationObserver(() => { if (!t.hidden) window.__typingShown = true; })
+                .observe(t, {attributes: true, attributeFilter: ['hidden']}); }""")
         page.fill("#wallet-chat .wc-input", "退款到银行卡一般要多久")
         page.keyboard.press("Enter")
-        page.wait_for_selector("#wallet-chat .wc-typing:not([hidden])", timeout=5000)
         wait_bot_count(page, 3)
+        assert page.evaluate("window.__typingShown"), "the typing indicator showed while the answer was on its way"
+        assert page.is_hidden("#wallet-chat .wc-typing"), "and is gone once the answer is there"
         texts = bot_texts(page)
         assert any("工作日" in t for t in texts) and texts[-1] == "这个回答解决您的问题了吗？"
         follow_up = page.query_selector_all("#wallet-chat .wc-msg:nth-last-child(2) .wc-button:not([disabled])")
