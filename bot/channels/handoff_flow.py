@@ -11,7 +11,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any, Awaitable, Callable, Dict, List, Optional
 
-from rasa.core.channels.channel import OutputChannel, UserMessage
+from rasa.core.channels.channel import CollectingOutputChannel, OutputChannel, UserMessage
 from rasa.shared.core.constants import ACTION_LISTEN_NAME
 from rasa.shared.core.events import ActionExecuted, BotUttered, ConversationResumed, UserUttered
 
@@ -23,6 +23,7 @@ from bot.privacy.masker import mask
 from bot.security.payloads import checked_payload
 from bot.security.rate_limit import check_sender
 from bot.serving.processor import ensure_fast_processor
+from bot.serving.turn_gate import one_turn
 from bot.settings import handoff_settings
 
 
@@ -68,21 +69,25 @@ async def handle_message(
     text = masked.text
     if masked.findings:
         metadata = {**(metadata or {}), "masked": list(masked.kinds)}
-    if text.lstrip().startswith("/"):
-        text = checked_payload(text, (await app.ctx.agent.processor.get_tracker(sender)).events)
-    warning = faq.message("secret_warning") if masked.shares_secret else None
-    if warning:  # at once, before the answer
-        await output.send_text_message(sender, warning)
-    flow = relay()
-    turn = await flow.begin(sender, text)
-    if turn.handled is not None:
-        events: List[Any] = [UserUttered(text, input_channel=channel, metadata=metadata)]
-        if any(r.pop("resume", False) for r in turn.handled):
-            events.append(ConversationResumed())
-        events += [BotUttered(r["text"]) for r in turn.handled] + [ActionExecuted(ACTION_LISTEN_NAME)]
-        await append_events(app, sender, events)
-    else:
-        await on_new_message(UserMessage(text, output, sender, input_channel=channel, metadata=metadata))
-    if warning:  # the transcript shows the agent the user was warned
-        await append_events(app, sender, [BotUttered(warning, metadata={"from": "privacy"})])
-    return turn.earlier + (turn.handled or []) + await flow.finish(sender, turn, text)
+    # At peak, turns run whole and in arrival order (turn_gate.py); only where the answer is
+    # collected and returned: a channel that sends over the network mid-turn (Telegram) would
+    # hold everyone else up while it waits.
+    async with one_turn(gated=isinstance(output, CollectingOutputChannel)):
+        if text.lstrip().startswith("/"):
+            text = checked_payload(text, (await app.ctx.agent.processor.get_tracker(sender)).events)
+        warning = faq.message("secret_warning") if masked.shares_secret else None
+        if warning:  # at once, before the answer
+            await output.send_text_message(sender, warning)
+        flow = relay()
+        turn = await flow.begin(sender, text)
+        if turn.handled is not None:
+            events: List[Any] = [UserUttered(text, input_channel=channel, metadata=metadata)]
+            if any(r.pop("resume", False) for r in turn.handled):
+                events.append(ConversationResumed())
+            events += [BotUttered(r["text"]) for r in turn.handled] + [ActionExecuted(ACTION_LISTEN_NAME)]
+            await append_events(app, sender, events)
+        else:
+            await on_new_message(UserMessage(text, output, sender, input_channel=channel, metadata=metadata))
+        if warning:  # the transcript shows the agent the user was warned
+            await append_events(app, sender, [BotUttered(warning, metadata={"from": "privacy"})])
+        return turn.earlier + (turn.handled or []) + await flow.finish(sender, turn, text)

@@ -1,0 +1,107 @@
+"""At peak load, at most two user turns in progress per server process; the rest wait in
+arrival order.
+
+Without a gate, every message in flight shares the CPU: a turn yields at each network `await`
+(lock store, tracker store, database) and the other turns run meanwhile, so a turn's latency
+grows with its own size times the number of turns beside it. Hand-off turns (about twice the
+CPU of an FAQ answer) arrived in bursts and set the p99. With the gate a started turn shares
+the CPU with one other at most, while later ones wait their turn: each user waits about as long
+as the others, whatever they asked. Two slots rather than one so the CPU has work while a turn
+waits for Redis or the database (one slot lost 10-20 % throughput in `make bench`-style runs).
+
+`WALLET_TURN_SLOTS` sets the number of slots (default 2; 0 switches the gate off). Waiting is
+strictly in arrival order (asyncio.Semaphore of Python 3.10 lets a newcomer overtake a woken
+waiter). A turn takes at most one conversation lock at a time, after the gate, so the gate and
+the locks cannot wait on each other.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import weakref
+from collections import deque
+from contextlib import asynccontextmanager
+from typing import AsyncIterator, Deque, Optional
+
+
+class TurnGate:
+    """A FIFO semaphore: `release` hands the slot straight to the oldest waiter."""
+
+    def __init__(self, slots: int) -> None:
+        if slots < 1:
+            raise ValueError("a gate needs at least one slot")
+        self.slots = slots
+        self.busy = 0
+        self._waiters: Deque[asyncio.Future] = deque()
+
+    @property
+    def waiting(self) -> int:
+        return sum(1 for f in self._waiters if not f.done())
+
+    async def acquire(self) -> None:
+        if self.busy < self.slots and not self._waiters:
+            self.busy += 1
+            return
+        future = asyncio.get_running_loop().create_future()
+        self._waiters.append(future)
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                self.release()  # the slot was ours already: pass it on
+            else:
+                try:
+                    self._waiters.remove(future)
+                except ValueError:
+                    pass
+            raise
+
+    def release(self) -> None:
+        while self._waiters:
+            future = self._waiters.popleft()
+            if not future.done():
+                future.set_result(None)  # the slot moves on; busy stays the same
+                return
+        self.busy -= 1
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        await self.acquire()
+        try:
+            yield
+        finally:
+            self.release()
+
+
+def turn_slots() -> int:
+    raw = os.environ.get("WALLET_TURN_SLOTS", "2").strip()
+    try:
+        return max(0, int(raw))
+    except ValueError:
+        return 2
+
+
+_gates: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, TurnGate]" = weakref.WeakKeyDictionary()
+
+
+def turn_gate() -> Optional[TurnGate]:
+    """This event loop's gate (None when switched off)."""
+    slots = turn_slots()
+    if slots == 0:
+        return None
+    loop = asyncio.get_running_loop()
+    gate = _gates.get(loop)
+    if gate is None:
+        gate = _gates[loop] = TurnGate(slots)
+    return gate
+
+
+@asynccontextmanager
+async def one_turn(gated: bool = True) -> AsyncIterator[None]:
+    """Wrap the handling of one user message (`gated=False`: not this one)."""
+    gate = turn_gate() if gated else None
+    if gate is None:
+        yield
+        return
+    async with gate.turn():
+        yield
