@@ -58,6 +58,25 @@ def handoff_db(monkeypatch, sqlite_url):
     settings.handoff_settings.cache_clear()
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_project_database(tmp_path_factory):
+    """Tests never read or write the project's own var/wallet.db (FAQ answers now look up
+    service notices there): the default database of a test run is a temporary file."""
+    import os
+
+    from bot import settings
+
+    previous = os.environ.get("WALLET_DB_URL")
+    os.environ["WALLET_DB_URL"] = f"sqlite:///{tmp_path_factory.mktemp('db') / 'wallet.db'}"
+    settings.handoff_settings.cache_clear()
+    yield
+    if previous is None:
+        os.environ.pop("WALLET_DB_URL", None)
+    else:
+        os.environ["WALLET_DB_URL"] = previous
+    settings.handoff_settings.cache_clear()
+
+
 @pytest.fixture(scope="session")
 def postgres_url():
     """A fresh schema in the machine's PostgreSQL for this test run, dropped afterwards."""

@@ -104,3 +104,41 @@ class AuditEntry(Base):
     ticket_number = Column(String(32))
     detail = Column(Text)
     created_at = Column(DateTime, nullable=False, default=utcnow)
+
+
+class ServiceNotice(Base):
+    """An incident or maintenance notice support staff publish (migration 0003).
+
+    `topic` NULL means every topic. Active while starts_at <= now < until and not cleared.
+    """
+
+    __tablename__ = "service_notices"
+    __table_args__ = (Index("ix_service_notices_active", "cleared_at", "until"),)
+
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    topic = Column(String(64))
+    text = Column(Text, nullable=False)
+    starts_at = Column(DateTime, nullable=False, default=utcnow)
+    until = Column(DateTime, nullable=False)
+    created_by = Column(String(64))
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    cleared_at = Column(DateTime)
+    cleared_by = Column(String(64))
+
+
+class FaqChange(Base):
+    """One versioned change to the staff-edited FAQ files (migration 0004).
+
+    `files` maps each changed path (relative to the project root) to {"before": text or null,
+    "after": text}; rolling back restores the "before" texts as a new change.
+    """
+
+    __tablename__ = "faq_changes"
+
+    id = Column(Integer, primary_key=True, autoincrement=True)
+    author = Column(String(64), nullable=False)
+    action = Column(String(32), nullable=False)
+    summary = Column(Text, nullable=False)
+    files = Column(JSON, nullable=False)
+    created_at = Column(DateTime, nullable=False, default=utcnow)
+    rolled_back_by = Column(Integer)
