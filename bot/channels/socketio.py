@@ -85,6 +85,13 @@ class WalletSocketIOInput(SocketIOInput):
         async def health(_: Request):
             return response.json({"status": "ok"})
 
+        from bot.ops.notice_api import public_notices
+
+        @webhook.route("/notices", methods=["GET"])
+        async def notices(request: Request):
+            """Active service notices for the widget's banner (public: topic, text, until)."""
+            return await public_notices(request, getattr(self, "cors_allowed_origins", None))
+
         @webhook.route("/<asset:str>", methods=["GET"])
         async def asset(_: Request, asset: str):
             if asset not in ASSETS:  # a fixed list: no path from the client reaches the disk

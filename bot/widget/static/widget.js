@@ -148,11 +148,43 @@
     sendMessage(text);
   });
 
+  // Service notices (outage, maintenance) as a banner above the conversation: fetched when the
+  // chat opens and every minute while it is open; hidden when there is none.
+  var noticeBar = el("div", { class: "wc-notice", role: "status", hidden: "" });
+  panel.insertBefore(noticeBar, log);
+  var noticeTimer = null;
+  function noticeUntil(iso) {  // "02:00" today, else "11月11日 02:00" (the server's local time)
+    var m = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2})(?::\d{2})?([+-])(\d{2}):(\d{2})$/.exec(iso || "");
+    if (!m) return "";
+    var offset = (m[6] === "-" ? -1 : 1) * (parseInt(m[7], 10) * 60 + parseInt(m[8], 10));
+    var today = new Date(Date.now() + offset * 60000).toISOString().slice(0, 10);
+    var clock = m[4] + ":" + m[5];
+    return today === m[1] + "-" + m[2] + "-" + m[3] ? clock : parseInt(m[2], 10) + "月" + parseInt(m[3], 10) + "日 " + clock;
+  }
+  function showNotices(notices) {
+    noticeBar.textContent = "";
+    notices.forEach(function (n) {
+      if (!n || typeof n.text !== "string") return;
+      var until = noticeUntil(n.until);
+      noticeBar.appendChild(el("p", { class: "wc-notice-item" }, "【服务公告】" + n.text + (until ? "（预计 " + until + " 恢复）" : "")));
+    });
+    noticeBar.hidden = !noticeBar.childNodes.length;
+  }
+  function refreshNotices() {
+    if (!window.fetch) return;
+    fetch(base + "/webhooks/socketio/notices", { credentials: "omit", cache: "no-store" })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (d) { if (d && Array.isArray(d.notices)) showNotices(d.notices); })
+      .catch(function () {});  // offline: keep what is shown
+  }
+
   function setOpen(open) {
     root.setAttribute("data-state", open ? "open" : "closed");
     launcher.setAttribute("aria-expanded", String(open));
     store.set("open", open);
     if (open) { input.focus(); log.scrollTop = log.scrollHeight; } else { launcher.focus(); }
+    clearInterval(noticeTimer);
+    if (open) { refreshNotices(); noticeTimer = setInterval(refreshNotices, cfg.noticeRefreshMs || 60000); }
   }
   launcher.addEventListener("click", function () { setOpen(true); });
   close.addEventListener("click", function () { setOpen(false); });

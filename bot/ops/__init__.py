@@ -1,0 +1,1 @@
+"""Operations tools for support leads: service notices, analytics and reports."""
