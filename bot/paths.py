@@ -13,6 +13,11 @@ def project_path(env_var: str, default: str) -> Path:
     return Path(value) if value else ROOT / default
 
 
+def project_root() -> Path:
+    """The project staff tools edit and retrain (WALLET_PROJECT_ROOT; tests use a temp copy)."""
+    return project_path("WALLET_PROJECT_ROOT", ".").resolve()
+
+
 def faq_path() -> Path:
     return project_path("WALLET_FAQ", "data/faq.yml")
 

@@ -38,10 +38,12 @@ def running_assistant(
     extra_env: Optional[Dict[str, str]] = None,
     tracker_store: str = "bot.serving.tracker_store.CachedSQLTrackerStore",
     endpoints_extra: str = "",
+    model: Optional[Path] = None,
 ) -> Iterator[Dict[str, str]]:
     """Action server, Rasa server (REST channel, HTTP API) and agent console on loopback.
 
     Support hours are 24/7 here (a test settings file), so hand-offs go to the live queue.
+    `model`: the model file to serve (default models/wallet.tar.gz of the checkout).
     """
     rasa_port, action_port, console_port = free_port(), free_port(), free_port()
     db_url = db_url or f"sqlite:///{workdir / 'tickets.db'}"
@@ -67,7 +69,7 @@ def running_assistant(
         procs.append(actions)
         rasa_log = workdir / "rasa.log"
         rasa = subprocess.Popen(
-            [str(BIN / "python"), "-m", "bot.serving.rasa_cli", "run", "-m", str(ROOT / "models/wallet.tar.gz"), "--enable-api",
+            [str(BIN / "python"), "-m", "bot.serving.rasa_cli", "run", "-m", str(model or ROOT / "models/wallet.tar.gz"), "--enable-api",
              "-i", "127.0.0.1", "--port", str(rasa_port), "--credentials", credentials or str(ROOT / "credentials.yml"),
              "--endpoints", str(endpoints), *rasa_auth_args()],
             cwd=ROOT, env=env, stdout=open(rasa_log, "w"), stderr=subprocess.STDOUT,

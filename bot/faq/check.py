@@ -63,7 +63,7 @@ def rule_intents(root: Path, problems: List[str]) -> Set[str]:
 
 def check_project(root: Path = ROOT, faq_file: Path = None) -> List[str]:
     problems: List[str] = []
-    faq_file = faq_file or faq_path()
+    faq_file = faq_file or (faq_path() if Path(root) == ROOT else Path(root) / "data" / "faq.yml")
     try:
         faq = load_faq(faq_file)
         faq_topics = set(faq.topics)
@@ -108,4 +108,21 @@ def check_project(root: Path = ROOT, faq_file: Path = None) -> List[str]:
     for key, intents in sorted(owners.items()):
         if len(intents) > 1:
             problems.append(f"{where[key]}: example '{key}': shared by intents {sorted(intents)}")
+    for intent in sorted(set(examples) - set(ALL_INTENTS)):
+        problems.append(f"{examples[intent][0][1]}: intent '{intent}': not in the topic contract (bot/topics.py)")
+    problems += _draft_problems(faq_file, domain_intents, owners)
     return problems
+
+
+def _draft_problems(faq_file: Path, domain_intents: Set[str], owners: Dict[str, Set[str]]) -> List[str]:
+    """The `drafts:` section of the FAQ file (new topics staff proposed; see bot/faq/drafts.py)."""
+    from bot.faq.drafts import check_drafts
+
+    problems: List[str] = []
+    if not Path(faq_file).is_file():
+        return []  # reported by the FAQ loader
+    raw = _load_yaml(Path(faq_file), problems)
+    if problems:
+        return []  # already reported by the FAQ loader
+    nlu_owners = {key: sorted(intents)[0] for key, intents in owners.items()}
+    return check_drafts(raw, faq_file, set(ALL_INTENTS) | domain_intents, nlu_owners)
