@@ -10,7 +10,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup train model run shell actions scale test check validate eval bench audit clean
+.PHONY: help setup train model run shell actions scale test check validate eval report retrain bench audit clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -44,6 +44,12 @@ validate: setup ## Rasa's own data validation
 
 eval: model ## evaluate on a labelled TSV (EVAL=path; default ../shared/eval/realq.tsv)
 	@$(BIN)/bot eval $(EVAL) --model $(MODEL) --out reports
+
+report: setup ## the support lead's dashboard → reports/dashboard/index.html (REPORT_ARGS="--days 30")
+	@PYTHONWARNINGS=ignore $(BIN)/python -m bot.ops.report $(REPORT_ARGS)
+
+retrain: setup ## after FAQ example changes: fast update, eval compared, switch the running model if not worse
+	@PYTHONWARNINGS=ignore $(BIN)/bot faq retrain --wait $(RETRAIN_ARGS)
 
 bench: model ## ours (1 process, 2 workers) vs stock `rasa init` vs scale-out, same run (BENCH_ARGS="--seconds 20")
 	@PYTHONWARNINGS=ignore $(BIN)/python -m bot.bench.run $(BENCH_ARGS)

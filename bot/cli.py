@@ -11,6 +11,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     faq = sub.add_parser("faq", help="FAQ tools").add_subparsers(dest="faq_command", required=True)
     faq.add_parser("check", help="validate the FAQ against domain, NLU data and rules")
+    from bot.faq.loop_cli import add_loop_commands, loop_command
+
+    add_loop_commands(faq)
     ev = sub.add_parser("eval", help="evaluate the trained model on a labelled TSV")
     ev.add_argument("tsv", nargs="?", default=None)
     ev.add_argument("--model", default="models/wallet.tar.gz")
@@ -25,10 +28,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     pw.add_argument("--password-stdin", action="store_true")
     agents.add_parser("list", help="list agents")
     sub.add_parser("console", help="start the agent console (http://127.0.0.1:5006)")
+    from bot.ops.notice_cli import add_status_parser, status_command
+
+    add_status_parser(sub)
     args = parser.parse_args(argv)
 
     if args.command == "agents":
         return agents_command(args)
+    if args.command == "status":
+        return status_command(args)
     if args.command == "console":
         from bot.console.app import main as console_main
 
@@ -36,10 +44,13 @@ def main(argv: Optional[List[str]] = None) -> int:
         console_main()
         return 0
 
+    if args.command == "faq" and args.faq_command != "check":
+        return loop_command(args)
     if args.command == "faq" and args.faq_command == "check":
         from bot.faq.check import check_project
+        from bot.paths import project_root
 
-        problems = check_project()
+        problems = check_project(project_root())
         for problem in problems:
             print(f"ERROR {problem}")
         print("FAQ check: OK" if not problems else f"FAQ check: {len(problems)} problem(s)")

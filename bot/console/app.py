@@ -114,6 +114,10 @@ def create_app(name: str = "wallet_console") -> Sanic:
     @app.get("/static/<name:str>")
     async def static(_: Request, name: str):
         files = {"console.js": "application/javascript; charset=utf-8", "console.css": "text/css; charset=utf-8"}
+        files["notices.js"] = "application/javascript; charset=utf-8"  # 服务公告 panel
+        files["faq_loop.js"] = "application/javascript; charset=utf-8"  # FAQ 改进 panel
+        files["dashboard.js"] = "application/javascript; charset=utf-8"  # 看板 tab
+        files["dashboard.css"] = "text/css; charset=utf-8"
         if name not in files:
             return _error(404, "not found")
         return await response.file(STATIC / name, mime_type=files[name])
@@ -239,6 +243,16 @@ def create_app(name: str = "wallet_console") -> Sanic:
                     await stream.send(": keep-alive\n\n")
             await asyncio.sleep(1)
 
+    from bot.ops.notice_api import register_notice_routes  # 服务公告: /api/notices
+
+    register_notice_routes(app, authenticated, body, audit=store.audit,
+                           titles=lambda: {n: t.title for n, t in faq_store.get().topics.items()})
+    from bot.console.faq_routes import register_faq_routes  # FAQ 改进: /api/faq/*
+
+    register_faq_routes(app, authenticated, body, settings.database_url, settings.rasa_url)
+    from bot.console.dashboard import register_dashboard  # 看板: /api/dashboard*
+
+    register_dashboard(app, authenticated, settings.database_url)
     return app
 
 
