@@ -105,11 +105,16 @@ def postgres_available() -> bool:
         return False
 
 
+def require_model() -> None:
+    """Tests of the trained assistant fail (not skip) without it: `make test` trains it first."""
+    if not MODEL.exists():
+        pytest.fail(f"{MODEL} is missing: run `make train` (make test does it for you)")
+
+
 @pytest.fixture(scope="session")
 def agent():
     """The trained model, loaded once (`make test` trains it first)."""
-    if not MODEL.exists():
-        pytest.fail(f"{MODEL} is missing: run `make train` (make test does it for you)")
+    require_model()
     import asyncio
     import logging
 

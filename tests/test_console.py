@@ -10,7 +10,7 @@ import requests
 from bot.security.tokens import api_headers
 from bot.handoff.agents import AgentStore
 from bot.handoff.store import TicketStore
-from tests.conftest import MODEL
+from tests.conftest import require_model
 from tests.servers import running_assistant
 
 pytestmark = pytest.mark.server
@@ -19,8 +19,7 @@ PASSWORD = "s3cret-pass"
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    if not MODEL.exists():
-        pytest.fail("models/wallet.tar.gz is missing: run `make train`")
+    require_model()
     with running_assistant(tmp_path_factory.mktemp("console")) as urls:
         agents = AgentStore(urls["db_url"])
         for name in ("小王", "小李", *[f"agent{i}" for i in range(20)]):

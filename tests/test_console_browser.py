@@ -10,7 +10,7 @@ from bot.security.tokens import api_headers
 from bot.handoff.agents import AgentStore
 from bot.handoff.store import TicketStore
 from tests.browser import chromium
-from tests.conftest import MODEL, ROOT
+from tests.conftest import ROOT, require_model
 from tests.servers import running_assistant
 
 pytestmark = pytest.mark.server
@@ -33,8 +33,7 @@ def low_confidence_text(urls):
 
 
 def test_agent_console_end_to_end(tmp_path):
-    if not MODEL.exists():
-        pytest.fail("models/wallet.tar.gz is missing")
+    require_model()
     REPORTS.mkdir(exist_ok=True)
     with chromium() as browser, running_assistant(tmp_path) as urls:
         AgentStore(urls["db_url"]).add("小王", "s3cret-pass")

@@ -17,7 +17,7 @@ from bot.ops.gaps import faq_gaps
 from bot.ops.period import local_zone
 from bot.scale.cluster import free_port, wait_up
 from tests.browser import chromium
-from tests.conftest import MODEL, ROOT
+from tests.conftest import ROOT, require_model
 
 pytestmark = [pytest.mark.server, pytest.mark.model]
 REPORTS = ROOT / "reports"
@@ -28,8 +28,7 @@ PASSWORD = "dashboard-pass"
 @pytest.fixture(scope="module")
 def day_of_traffic(tmp_path_factory):
     """A simulated yesterday (local time) in fresh databases; the simulator's own summary."""
-    if not MODEL.exists():
-        pytest.fail("models/wallet.tar.gz is missing: run `make train`")
+    require_model()
     work = tmp_path_factory.mktemp("dashboard")
     tz = local_zone()
     day = datetime.now(timezone.utc).astimezone(tz).date() - timedelta(days=1)

@@ -27,7 +27,7 @@ from bot.faq.eval_gate import EvalNumbers, decide
 from bot.faq.model import load_faq
 from bot.faq.retrain import ACTIVE, JobFiles, RetrainError, RetrainSettings, job_status, run_job, start_job
 from bot.security.tokens import api_headers
-from tests.conftest import MODEL, ROOT
+from tests.conftest import MODEL, ROOT, require_model
 
 # Our own questions (not from ../shared/eval) with the topic a support lead would file them under.
 # The loop takes the first one the model under test does not answer (a retrained model may
@@ -129,8 +129,7 @@ def _sha(path: Path) -> str:
 def loop(tmp_path_factory):
     from tests.servers import ConsoleAgent, running_assistant
 
-    if not MODEL.exists():
-        pytest.fail("models/wallet.tar.gz is missing: run `make train`")
+    require_model()
     if not EVAL_TSV.exists():
         pytest.skip(f"{EVAL_TSV} (the labelled eval set) is not present")
     base = tmp_path_factory.mktemp("faq_loop")

@@ -11,7 +11,7 @@ import requests
 
 from bot.handoff.agents import AgentStore
 from bot.security.tokens import api_headers
-from tests.conftest import MODEL
+from tests.conftest import require_model
 from tests.servers import running_assistant
 
 pytestmark = pytest.mark.server
@@ -21,8 +21,7 @@ DEEP_OBJECT = b'{"a":' * 50_000 + b"1" + b"}" * 50_000
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    if not MODEL.exists():
-        pytest.fail("models/wallet.tar.gz is missing: run `make train`")
+    require_model()
     with running_assistant(tmp_path_factory.mktemp("hostile")) as urls:
         AgentStore(urls["db_url"]).add("小王", "password123")
         bystander = f"u-{uuid.uuid4().hex[:8]}"

@@ -7,7 +7,7 @@ import requests
 
 from bot.ops.notices import CACHE_SECONDS, NoticeStore
 from tests.browser import chromium
-from tests.conftest import MODEL, ROOT
+from tests.conftest import ROOT, require_model
 from tests.servers import running_assistant
 
 pytestmark = pytest.mark.server
@@ -17,8 +17,7 @@ NOTICE = "系统升级中，部分功能可能短暂不可用"
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    if not MODEL.exists():
-        pytest.fail("models/wallet.tar.gz is missing: run `make train`")
+    require_model()
     with running_assistant(tmp_path_factory.mktemp("notices")) as urls:
         store = NoticeStore(urls["db_url"])
         store.set(None, NOTICE, until="+2h", author="组长")  # before Rasa's first read: no cache to wait for

@@ -8,7 +8,7 @@ import requests
 from bot.security.tokens import api_headers
 from bot.handoff.agents import AgentStore
 from bot.handoff.store import TicketStore
-from tests.conftest import MODEL
+from tests.conftest import require_model
 from tests.servers import running_assistant
 
 pytestmark = pytest.mark.server
@@ -21,8 +21,7 @@ def chat(urls, sender, message):
 
 
 def test_everything_survives_a_restart_of_every_process(tmp_path, postgres_url):
-    if not MODEL.exists():
-        pytest.fail("models/wallet.tar.gz is missing")
+    require_model()
     user = f"restart-{uuid.uuid4().hex[:8]}"
     with running_assistant(tmp_path, db_url=postgres_url) as urls:
         AgentStore(postgres_url).add("值班员", "password123")

@@ -11,7 +11,7 @@ from rasa.shared.core.events import (ActionExecuted, ActiveLoop, BotUttered, Ses
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.serving import rule_states
-from tests.conftest import ROOT
+from tests.conftest import ROOT, require_model
 
 DOMAIN = Domain.load(str(ROOT / "domain.yml"))
 ARGS = [(False, False, None), (True, False, None), (False, True, {"slots": ["last_topic"], "active_loops": []})]
@@ -97,8 +97,7 @@ def rule_policy():
 
     from tests.conftest import MODEL
 
-    if not MODEL.exists():
-        pytest.fail("models/wallet.tar.gz is missing")
+    require_model()
     runner = Agent.load(str(MODEL)).processor.graph_runner
     policies = [node._component for node in runner._instantiated_nodes.values()
                 if type(getattr(node, "_component", None)).__name__ == "RulePolicy"]

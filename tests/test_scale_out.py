@@ -12,7 +12,7 @@ import pytest
 import requests
 
 from bot.security.tokens import api_headers, issue_session
-from tests.conftest import MODEL, POSTGRES_URL, postgres_available
+from tests.conftest import POSTGRES_URL, postgres_available, require_model
 from tests.servers import always_open_settings
 
 pytestmark = [pytest.mark.server, pytest.mark.postgres]
@@ -39,8 +39,7 @@ def _redis_up() -> bool:
 def cluster(tmp_path_factory):
     from bot.scale.cluster import nginx_binary, running_cluster, temporary_schema
 
-    if not MODEL.exists():
-        pytest.fail("models/wallet.tar.gz is missing (make model)")
+    require_model()
     if not postgres_available():
         pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_URL} (make test expects it)")
     if not _redis_up():

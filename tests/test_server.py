@@ -7,7 +7,7 @@ import requests
 from bot.security.tokens import api_headers
 from bot.handoff.store import TicketStore
 from bot.topics import ALL_INTENTS, FALLBACK_INTENT
-from tests.conftest import MODEL
+from tests.conftest import require_model
 from tests.servers import running_assistant
 
 pytestmark = pytest.mark.server
@@ -15,8 +15,7 @@ pytestmark = pytest.mark.server
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    if not MODEL.exists():
-        pytest.fail("models/wallet.tar.gz is missing: run `make train`")
+    require_model()
     with running_assistant(tmp_path_factory.mktemp("server")) as urls:
         yield urls
 

@@ -23,7 +23,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from bot.security.tokens import api_headers
 from bot.serving.parse_cache import ParseCache
 from bot.serving.tracker_store import CachedSQLTrackerStore
-from tests.conftest import MODEL, ROOT
+from tests.conftest import MODEL, ROOT, require_model
 from tests.servers import running_assistant
 
 DOMAIN = Domain.load(str(ROOT / "domain.yml"))
@@ -182,8 +182,7 @@ def conversation_log(urls, script):
 
 @pytest.mark.server
 def test_fast_path_answers_exactly_like_stock_rasa(tmp_path):
-    if not MODEL.exists():
-        pytest.fail("models/wallet.tar.gz is missing")
+    require_model()
     logs = {}
     stock_env = {"WALLET_PROCESSOR": "stock", "WALLET_ACTIONS": "server", "WALLET_FAST_MODEL_LOAD": "0"}
     for mode, env, store in (("stock", stock_env, "SQL"),

@@ -13,7 +13,7 @@ import requests
 from bot.security.tokens import api_headers
 from bot.channels.telegram import MAX_MESSAGE_UNITS, TEXT_ONLY, inline_keyboard, split_text
 from bot.handoff.store import TicketStore
-from tests.conftest import MODEL
+from tests.conftest import require_model
 from tests.fake_telegram import FakeTelegram
 from tests.servers import ConsoleAgent, running_assistant
 
@@ -27,8 +27,7 @@ _chat_ids = itertools.count(5_000_000_001)
 
 @pytest.fixture(scope="module")
 def tg(tmp_path_factory):
-    if not MODEL.exists():
-        pytest.fail("models/wallet.tar.gz is missing: run `make train`")
+    require_model()
     fake = FakeTelegram(TOKEN).start()
     workdir = tmp_path_factory.mktemp("telegram")
     credentials = workdir / "credentials.yml"

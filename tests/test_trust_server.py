@@ -14,7 +14,7 @@ import requests
 
 from bot.handoff.store import TicketStore
 from bot.security.tokens import api_headers, issue_session
-from tests.conftest import MODEL
+from tests.conftest import require_model
 from tests.servers import always_open_settings, running_assistant
 
 pytestmark = pytest.mark.server
@@ -24,8 +24,7 @@ CARD = "6222 0212 3456 7890 128"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    if not MODEL.exists():
-        pytest.fail("models/wallet.tar.gz is missing: run `make train`")
+    require_model()
     workdir = tmp_path_factory.mktemp("trust")
     settings = always_open_settings(workdir)
     strict = workdir / "strict.yml"  # a small per-address budget, so the limit is reached quickly

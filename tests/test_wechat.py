@@ -21,7 +21,7 @@ from wechatpy.crypto import WeChatCrypto
 from bot.security.tokens import api_headers
 from bot.channels.wechat import NOT_TEXT, ButtonMemory, WeChatApi, WeChatInput, render_batch
 from bot.channels.wechat_xml import XmlError, parse_wechat_xml
-from tests.conftest import MODEL
+from tests.conftest import require_model
 from tests.fake_wechat import FakeWeChat, event_xml, media_xml, sign, signed_query, text_xml
 from tests.servers import ConsoleAgent, running_assistant
 
@@ -106,8 +106,7 @@ class WeChatServer:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    if not MODEL.exists():
-        pytest.fail("models/wallet.tar.gz is missing: run `make train`")
+    require_model()
     workdir = tmp_path_factory.mktemp("wechat")
     credentials = workdir / "credentials.yml"
     credentials.write_text(CREDENTIALS, encoding="utf-8")

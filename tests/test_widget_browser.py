@@ -5,7 +5,7 @@ import pytest
 
 from bot.handoff.store import TicketStore
 from tests.browser import chromium
-from tests.conftest import MODEL, ROOT
+from tests.conftest import ROOT, require_model
 from tests.servers import ConsoleAgent, running_assistant
 
 pytestmark = pytest.mark.server
@@ -22,8 +22,7 @@ def wait_bot_count(page, n, timeout=30000):
 
 @pytest.mark.parametrize("size", ["phone", "desktop"])
 def test_widget_end_to_end(tmp_path, size):
-    if not MODEL.exists():
-        pytest.fail("models/wallet.tar.gz is missing")
+    require_model()
     REPORTS.mkdir(exist_ok=True)
     viewport = {"width": 360, "height": 640} if size == "phone" else {"width": 1280, "height": 800}
     with chromium() as browser, running_assistant(tmp_path) as urls:
