@@ -26,6 +26,7 @@ from bot.console.service import ConsoleService
 from bot.faq.store import FaqStore
 from bot.handoff.agents import agent_store
 from bot.handoff.models import utcnow
+from bot.errors import StaffError
 from bot.handoff.store import TicketError, ticket_store
 from bot.paths import faq_path
 from bot.security.clients import client_address
@@ -94,7 +95,7 @@ def create_app(name: str = "wallet_console") -> Sanic:
             request.ctx.agent = agent
             try:
                 return await handler(request, *args, **kwargs)
-            except TicketError as err:
+            except StaffError as err:  # tickets, notices, FAQ changes, retraining
                 return _error(err.status, err.message)
         return wrapper
 

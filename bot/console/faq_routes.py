@@ -20,28 +20,16 @@ from typing import Any, Callable, Dict
 from sanic import Sanic, response
 from sanic.request import Request
 
-from bot.faq.changes import EXAMPLE_TOPICS, ChangeError, FaqChanges
-from bot.faq.retrain import RetrainError, job_status, start_job
+from bot.errors import StaffError
+from bot.faq.changes import EXAMPLE_TOPICS, FaqChanges
+from bot.faq.retrain import job_status, start_job
 from bot.paths import project_root
-
-
-def _error(status: int, message: str):
-    return response.json({"error": message, "status": status}, status=status)
 
 
 def register_faq_routes(app: Sanic, authenticated: Callable, body: Callable[[Request], Dict[str, Any]],
                         database_url: str, rasa_url: str) -> None:
     root = project_root()
     changes = FaqChanges(root, database_url)
-
-    def refusals(handler):
-        async def wrapper(request: Request, *args, **kwargs):
-            try:
-                return await handler(request, *args, **kwargs)
-            except (ChangeError, RetrainError) as err:
-                return _error(err.status, err.message)
-        wrapper.__name__ = handler.__name__
-        return wrapper
 
     @app.get("/api/faq/topics")
     @authenticated
@@ -64,33 +52,31 @@ def register_faq_routes(app: Sanic, authenticated: Callable, body: Callable[[Req
         try:
             days = int(request.args.get("days", "7"))
         except ValueError:
-            return _error(400, "days 必须是整数")
+            raise StaffError("days 必须是整数")
         if not 1 <= days <= 90:
-            return _error(400, "days 必须在 1 到 90 之间")
+            raise StaffError("days 必须在 1 到 90 之间")
         since = datetime.now(timezone.utc) - timedelta(days=days)
         groups = await asyncio.to_thread(faq_gaps, tracker_db_url(), since, None)
         return response.json({"gaps": [g.as_dict() for g in groups[:50]]})
 
     @app.post("/api/faq/examples")
     @authenticated
-    @refusals
     async def faq_add_example(request: Request):
         data = body(request)
         topic, text = data.get("topic"), data.get("text")
         if not isinstance(topic, str) or not isinstance(text, str):
-            return _error(400, "topic 和 text 必须是字符串")
+            raise StaffError("topic 和 text 必须是字符串")
         change = await asyncio.to_thread(changes.add_example, topic, text, request.ctx.agent["name"])
         return response.json({"change": change.as_dict()})
 
     @app.post("/api/faq/drafts")
     @authenticated
-    @refusals
     async def faq_draft_topic(request: Request):
         data = body(request)
         fields = [data.get(k) for k in ("name", "title", "answer")]
         examples = data.get("examples")
         if not all(isinstance(f, str) for f in fields) or not isinstance(examples, list):
-            return _error(400, "name、title、answer 必须是字符串，examples 必须是列表")
+            raise StaffError("name、title、answer 必须是字符串，examples 必须是列表")
         change = await asyncio.to_thread(changes.draft_topic, *fields, examples, request.ctx.agent["name"])
         return response.json({"change": change.as_dict()})
 
@@ -102,11 +88,10 @@ def register_faq_routes(app: Sanic, authenticated: Callable, body: Callable[[Req
 
     @app.post("/api/faq/changes/<change_id:int>/rollback")
     @authenticated
-    @refusals
     async def faq_rollback(request: Request, change_id: int):
         force = body(request).get("force", False)
         if not isinstance(force, bool):
-            return _error(400, "force 必须是 true 或 false")
+            raise StaffError("force 必须是 true 或 false")
         change = await asyncio.to_thread(changes.rollback, change_id, request.ctx.agent["name"], force)
         return response.json({"change": change.as_dict()})
 
@@ -117,10 +102,9 @@ def register_faq_routes(app: Sanic, authenticated: Callable, body: Callable[[Req
 
     @app.post("/api/faq/retrain")
     @authenticated
-    @refusals
     async def faq_retrain_start(request: Request):
         full = body(request).get("full", False)
         if not isinstance(full, bool):
-            return _error(400, "full 必须是 true 或 false")
+            raise StaffError("full 必须是 true 或 false")
         job = await asyncio.to_thread(start_job, root, request.ctx.agent["name"], [rasa_url], None, full)
         return response.json({"job": job}, status=202)

@@ -25,6 +25,7 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot.errors import StaffError
 from bot.faq import drafts as drafts_mod
 from bot.faq.check import nlu_examples
 from bot.faq.model import FaqError, parse_faq
@@ -52,12 +53,8 @@ DRAFTS_COMMENT = """# 新话题草稿（`bot faq draft-topic` 或坐席台写入
 _ENTITY_MARKUP = re.compile(r"\][\(\{\[]")
 
 
-class ChangeError(ValueError):
-    """A refused change, with a message for the staff member and an HTTP status for the console."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message, self.status = message, status
+class ChangeError(StaffError, ValueError):
+    """A refused change to the FAQ files."""
 
 
 @dataclass(frozen=True)

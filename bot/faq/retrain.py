@@ -48,6 +48,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
+from bot.errors import StaffError
 from bot.faq import model_switch
 from bot.faq.eval_gate import EvalNumbers, decide
 
@@ -60,10 +61,11 @@ TRAIN_INPUTS = ("config.yml", "domain.yml", "data/nlu", "data/rules", "data/stor
 """What scripts/train_if_changed.sh fingerprints (kept in step with it)."""
 
 
-class RetrainError(RuntimeError):
+class RetrainError(StaffError, RuntimeError):
+    """A retraining that cannot start (409: one already runs)."""
+
     def __init__(self, message: str, status: int = 409) -> None:
-        super().__init__(message)
-        self.message, self.status = message, status
+        super().__init__(message, status)
 
 
 @dataclass(frozen=True)

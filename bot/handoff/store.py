@@ -12,6 +12,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from sqlalchemy import and_, func, insert, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.errors import StaffError
 from bot.handoff.db import engine_for
 from bot.handoff.models import AuditEntry, Ticket, TicketMessage, iso, utcnow
 from bot.handoff.queue import priority_for
@@ -41,12 +42,11 @@ class HandoffRequest:
     transcript: List[Tuple[str, str]] = field(default_factory=list)  # (role, text) so far
 
 
-class TicketError(Exception):
-    """A console action that cannot be done (status code for the API)."""
+class TicketError(StaffError):
+    """A console action on a ticket that cannot be done."""
 
     def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status, self.message = status, message
+        super().__init__(message, status)
 
 
 def ticket_dict(t: Ticket, agent_name: Optional[str] = None) -> Dict[str, Any]:

@@ -21,10 +21,6 @@ from bot.topics import FAQ_TOPICS
 logger = logging.getLogger(__name__)
 
 
-def _error(status: int, message: str):
-    return response.json({"error": message, "status": status}, status=status)
-
-
 def _optional_text(data: Dict[str, Any], key: str) -> Optional[str]:
     value = data.get(key)
     if value is not None and not isinstance(value, str):
@@ -61,12 +57,9 @@ def register_notice_routes(app: Sanic, authenticated: Callable, body: Callable[[
         data = body(request)
         agent = request.ctx.agent["name"]
         store = notice_store()
-        try:
-            notice = await asyncio.to_thread(
-                store.set, _optional_text(data, "topic"), data.get("text"), _optional_text(data, "until"),
-                _optional_text(data, "starts_at"), agent)
-        except NoticeError as err:
-            return _error(err.status, err.message)
+        notice = await asyncio.to_thread(
+            store.set, _optional_text(data, "topic"), data.get("text"), _optional_text(data, "until"),
+            _optional_text(data, "starts_at"), agent)
         await asyncio.to_thread(record, agent, "notice_set",
                                 f"#{notice.id} {notice.topic or 'all'} until {notice.until:%Y-%m-%d %H:%M}Z: {notice.text}")
         return response.json({"notice": store.staff_dict(notice)}, status=201)
@@ -76,10 +69,7 @@ def register_notice_routes(app: Sanic, authenticated: Callable, body: Callable[[
     async def notices_clear(request: Request, notice_id: int):
         agent = request.ctx.agent["name"]
         store = notice_store()
-        try:
-            cleared = await asyncio.to_thread(store.clear, notice_id, None, agent)
-        except NoticeError as err:
-            return _error(err.status, err.message)
+        cleared = await asyncio.to_thread(store.clear, notice_id, None, agent)
         await asyncio.to_thread(record, agent, "notice_clear", f"#{notice_id}")
         return response.json({"cleared": [store.staff_dict(n) for n in cleared]})
 

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import sessionmaker
 from zoneinfo import ZoneInfo
 
+from bot.errors import StaffError
 from bot.faq.safety import asks_for_secret
 from bot.handoff.db import engine_for
 from bot.handoff.models import ServiceNotice, iso, utcnow
@@ -39,13 +40,8 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\u200b-\u200f\u202a-\u202e\u2066-
 When = Union[datetime, str]
 
 
-class NoticeError(ValueError):
-    """Bad input or a notice that cannot be changed; the message is for support staff.
-    `status` is the HTTP status the console answers with."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.message, self.status = message, status
+class NoticeError(StaffError, ValueError):
+    """Bad input or a notice that cannot be changed."""
 
 
 @dataclass(frozen=True)
