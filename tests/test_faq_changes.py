@@ -64,7 +64,7 @@ def test_duplicates_after_normalisation_are_refused(changes, variant):
 
 
 def test_an_example_another_intent_owns_is_refused(changes, project):
-    owned = yaml.safe_load((project / "data/nlu/topics_service.yml").read_text(encoding="utf-8"))["nlu"][0]
+    owned = yaml.safe_load((project / "data/nlu/change_account_info.yml").read_text(encoding="utf-8"))["nlu"][0]
     example = owned["examples"].splitlines()[0][2:]
     with pytest.raises(ChangeError) as err:
         changes.add_example("refund", example, by="小王")
