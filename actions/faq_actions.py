@@ -12,7 +12,7 @@ from actions.handoff_actions import open_handoff
 from bot.dialogue.escalation import escalation_reason
 from bot.dialogue.history import latest_user_text
 from bot.faq.render import render_topic
-from bot.ops.notice_text import messages_before_answer
+from bot.notices.text import messages_before_answer
 from bot.text import MAX_NLU_CHARS
 from bot.topics import FAQ_TOPICS
 
@@ -30,7 +30,7 @@ class ActionAnswerFaq(Action):
     ) -> List[Dict[Text, Any]]:
         reason = escalation_reason(tracker.events)
         if reason:  # asked for a person twice, or said 没用 twice: no more FAQ answers
-            return open_handoff(dispatcher, tracker, reason)
+            return await open_handoff(dispatcher, tracker, reason)
         current = faq()
         topic = (tracker.latest_message.get("intent") or {}).get("name")
         if topic not in FAQ_TOPICS:
@@ -44,7 +44,7 @@ class ActionAnswerFaq(Action):
         if topic == FRAUD_TOPIC:  # money at risk: safety steps, then a person at once (first in queue)
             send(dispatcher, render_topic(current, current.topics[topic], entities, ask_resolved=False))
             send(dispatcher, messages_before_answer(current, topic))  # after the safety steps, not before
-            return [SlotSet("last_topic", topic)] + open_handoff(dispatcher, tracker, "scam_signal")
+            return [SlotSet("last_topic", topic)] + await open_handoff(dispatcher, tracker, "scam_signal")
         send(dispatcher, messages_before_answer(current, topic))  # active service notices first
         send(dispatcher, render_topic(current, current.topics[topic], entities))
         return [SlotSet("last_topic", topic)]

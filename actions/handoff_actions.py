@@ -2,6 +2,7 @@
 which topic was meant, or offer a person after an unhelpful answer."""
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timezone
 from typing import Any, Dict, List, Text
 
@@ -19,7 +20,8 @@ from bot.handoff.context import recent_user_messages, transcript_so_far
 from bot.handoff.hours import opening_in_words
 from bot.handoff.queue import estimated_wait_seconds, wait_in_words
 from bot.handoff.store import HandoffRequest, QueueOutlook, ticket_store
-from bot.settings import handoff_settings, support_hours
+from bot.config import handoff_settings
+from bot.handoff.hours import support_hours
 from bot.text import has_words, normalize_text, strip_control
 
 REASON_BY_INTENT = {
@@ -30,8 +32,11 @@ REASON_BY_INTENT = {
 }
 
 
-def open_handoff(dispatcher: CollectingDispatcher, tracker: Tracker, reason: str) -> List[Dict[str, Any]]:
-    """Open (or reuse) the ticket, tell the user what happens next, pause the assistant."""
+async def open_handoff(dispatcher: CollectingDispatcher, tracker: Tracker, reason: str) -> List[Dict[str, Any]]:
+    """Open (or reuse) the ticket, tell the user what happens next, pause the assistant.
+
+    The ticket's SQL runs in a worker thread: actions run inside Rasa's event loop
+    (bot/serving/inprocess_actions.py), and a database wait there would stall every conversation."""
     settings = handoff_settings()
     current = faq()
     intent, confidence = best_guess(tracker.latest_message)
@@ -49,7 +54,8 @@ def open_handoff(dispatcher: CollectingDispatcher, tracker: Tracker, reason: str
         transcript=transcript_so_far(tracker.events),
     )
     store = ticket_store(settings.database_url)
-    _, texts = store.open_with_reply(request, lambda ticket, created, outlook: _reply(current, ticket, created, outlook))
+    _, texts = await asyncio.to_thread(
+        store.open_with_reply, request, lambda ticket, created, outlook: _reply(current, ticket, created, outlook))
     for text in texts:
         dispatcher.utter_message(text=text)
     return [ConversationPaused()]
@@ -83,7 +89,7 @@ class ActionHandoff(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
         intent = (tracker.latest_message.get("intent") or {}).get("name")
-        return open_handoff(dispatcher, tracker, REASON_BY_INTENT.get(intent, "contact_human"))
+        return await open_handoff(dispatcher, tracker, REASON_BY_INTENT.get(intent, "contact_human"))
 
 
 class ActionNotSolved(Action):
@@ -96,7 +102,7 @@ class ActionNotSolved(Action):
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
     ) -> List[Dict[Text, Any]]:
         if count_unhelpful(tracker.events) >= 2:
-            return open_handoff(dispatcher, tracker, "not_solved")
+            return await open_handoff(dispatcher, tracker, "not_solved")
         current = faq()
         dispatcher.utter_message(text=current.message("not_solved_offer"),
                                  buttons=[button(current.message("button_human"), "contact_human")])
@@ -123,4 +129,4 @@ class ActionClarifyOrHandoff(Action):
         if candidates and not asked_already:
             send(dispatcher, render_clarify(current, candidates))
             return []
-        return open_handoff(dispatcher, tracker, "low_confidence")
+        return await open_handoff(dispatcher, tracker, "low_confidence")

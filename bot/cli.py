@@ -1,17 +1,39 @@
-"""`bot` command line: tools for support staff and developers."""
+"""`bot`: the one command line of the project, for support staff, operators and developers.
+
+Staff and operators: `bot faq …`, `bot status …`, `bot agents …`, `bot console`, `bot report`,
+`bot eval`. Running Rasa: `bot rasa run …` (= `rasa run …` with our patches installed).
+Developers: `bot simulate`, `bot bench`, `bot scale`, `bot token`, `bot privacy-report`.
+`python -m bot …` is the same command.
+"""
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from typing import List, Optional
 
+# Commands that hand their arguments to a module's own `main(argv)` (each parses its own).
+DELEGATED = {
+    "rasa": ("bot.serving.rasa_cli", "Rasa's own command line with our patches (bot rasa run|shell …)"),
+    "console": ("bot.console.app", "start the agent console (http://127.0.0.1:5006)"),
+    "report": ("bot.insights.report", "the support lead's dashboard as HTML (reports/dashboard/)"),
+    "simulate": ("bot.devtools.simulation.simulate", "a simulated day of traffic into a tracker store"),
+    "bench": ("bot.devtools.bench.run", "ours vs stock `rasa init` vs scale-out, same run"),
+    "scale": ("bot.devtools.cluster", "nginx before N Rasa servers, PostgreSQL + Redis"),
+    "token": ("bot.security.tokens", "print the JWT secret or an API token (jwt-secret|api-token)"),
+    "privacy-report": ("bot.privacy.metrics", "the masker's precision and recall on the labelled corpus"),
+    "audit-report": ("bot.security.audit_report", "summarise pip-audit's report (make audit)"),
+    "model-fingerprint": ("bot.training.inputs", "fingerprint of the model's training inputs (make train)"),
+    "retrain-job": ("bot.training.retrain", "run a queued retraining job (started by `bot faq retrain`)"),
+}
 
-def main(argv: Optional[List[str]] = None) -> int:
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bot", description="钱包小助手 tools")
     sub = parser.add_subparsers(dest="command", required=True)
     faq = sub.add_parser("faq", help="FAQ tools").add_subparsers(dest="faq_command", required=True)
     faq.add_parser("check", help="validate the FAQ against domain, NLU data and rules")
-    from bot.faq.loop_cli import add_loop_commands, loop_command
+    from bot.authoring.cli import add_loop_commands
 
     add_loop_commands(faq)
     ev = sub.add_parser("eval", help="evaluate the trained model on a labelled TSV")
@@ -27,39 +49,48 @@ def main(argv: Optional[List[str]] = None) -> int:
     pw.add_argument("name")
     pw.add_argument("--password-stdin", action="store_true")
     agents.add_parser("list", help="list agents")
-    sub.add_parser("console", help="start the agent console (http://127.0.0.1:5006)")
-    from bot.ops.notice_cli import add_status_parser, status_command
+    from bot.notices.cli import add_status_parser
 
     add_status_parser(sub)
-    args = parser.parse_args(argv)
+    for name, (_, help_text) in DELEGATED.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
 
+
+def main(argv: Optional[List[str]] = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in DELEGATED:
+        module = importlib.import_module(DELEGATED[argv[0]][0])
+        return module.main(argv[1:]) or 0
+    args = _parser().parse_args(argv)
     if args.command == "agents":
         return agents_command(args)
     if args.command == "status":
+        from bot.notices.cli import status_command
+
         return status_command(args)
-    if args.command == "console":
-        from bot.console.app import main as console_main
-
-        sys.argv = sys.argv[:1]
-        console_main()
-        return 0
-
-    if args.command == "faq" and args.faq_command != "check":
-        return loop_command(args)
     if args.command == "faq" and args.faq_command == "check":
-        from bot.faq.check import check_project
-        from bot.paths import project_root
+        return faq_check()
+    if args.command == "faq":
+        from bot.authoring.cli import loop_command
 
-        problems = check_project(project_root())
-        for problem in problems:
-            print(f"ERROR {problem}")
-        print("FAQ check: OK" if not problems else f"FAQ check: {len(problems)} problem(s)")
-        return 1 if problems else 0
+        return loop_command(args)
     if args.command == "eval":
-        from bot.evaluation.run import main as eval_main
+        from bot.training.evaluate import main as eval_main
 
         return eval_main(args.tsv, args.model, args.out)
     return 2
+
+
+def faq_check() -> int:
+    from bot.config import project_root
+    from bot.faq.check import check_project
+
+    problems = check_project(project_root())
+    for problem in problems:
+        print(f"ERROR {problem}")
+    print("FAQ check: OK" if not problems else f"FAQ check: {len(problems)} problem(s)")
+    return 1 if problems else 0
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -74,8 +105,8 @@ def _read_password(from_stdin: bool) -> str:
 
 
 def agents_command(args) -> int:
+    from bot.config import handoff_settings
     from bot.handoff.agents import agent_store
-    from bot.settings import handoff_settings
 
     store = agent_store(handoff_settings().database_url)
     try:
@@ -92,7 +123,3 @@ def agents_command(args) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

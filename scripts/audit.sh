@@ -15,4 +15,4 @@ rm -f reports/audit.json
 # pip-audit's own exit code says "found something"; the summary below decides what that means.
 "$tools/bin/pip-audit" -r requirements.lock --no-deps --disable-pip --progress-spinner off \
   --vulnerability-service "${AUDIT_SERVICE:-pypi}" -f json -o reports/audit.json || true
-exec .venv/bin/python -m bot.security.audit_report reports/audit.json docs/audit-exceptions.yml
+exec .venv/bin/python -m bot audit-report reports/audit.json docs/audit-exceptions.yml

@@ -18,7 +18,7 @@ actions_pid=$!
 console_pid=""
 trap 'kill $actions_pid $console_pid 2>/dev/null || true' EXIT INT TERM
 if [ "$mode" != shell ]; then
-  WALLET_RASA_URL="http://127.0.0.1:$port" .venv/bin/python -m bot.console --port "$console_port" > logs/console.log 2>&1 &
+  WALLET_RASA_URL="http://127.0.0.1:$port" .venv/bin/python -m bot console --port "$console_port" > logs/console.log 2>&1 &
   console_pid=$!
 fi
 for _ in $(seq 60); do
@@ -28,7 +28,7 @@ for _ in $(seq 60); do
 done
 
 if [ "$mode" = shell ]; then
-  exec_cmd=(.venv/bin/python -m bot.serving.rasa_cli shell -m models/wallet.tar.gz --endpoints endpoints.yml -i 127.0.0.1 --port "$port")
+  exec_cmd=(.venv/bin/python -m bot rasa shell -m models/wallet.tar.gz --endpoints endpoints.yml -i 127.0.0.1 --port "$port")
   "${exec_cmd[@]}"
   exit $?
 fi
@@ -38,7 +38,7 @@ cat <<MSG
     Talk to it:
       curl -s -XPOST http://127.0.0.1:$port/webhooks/rest/webhook \\
         -H 'Content-Type: application/json' -d '{"sender":"u1","message":"退款多久到账"}'
-    Rasa's HTTP API needs our JWT:  TOKEN=\$(.venv/bin/python -m bot.security.tokens api-token)
+    Rasa's HTTP API needs our JWT:  TOKEN=\$(.venv/bin/python -m bot token api-token)
       curl -s -XPOST http://127.0.0.1:$port/model/parse -H "Authorization: Bearer \$TOKEN" -d '{"text":"登陆不上去"}'
     Chat widget demo page: http://127.0.0.1:$port/webhooks/socketio/demo
     Agent console: http://127.0.0.1:$console_port  (create an agent first: .venv/bin/bot agents add 小王)
@@ -54,7 +54,7 @@ if [ "$workers" -gt 1 ]; then
 import sys, redis
 redis.Redis.from_url(sys.argv[1], socket_connect_timeout=2).ping()
 PY
-  .venv/bin/python -c "import sys; from bot.scale.cluster import redis_lock_store_yaml as y; print(open('endpoints.yml').read() + y(sys.argv[1], 'wallet'))" "$redis_url" > var/endpoints.workers.yml
+  .venv/bin/python -c "import sys; from bot.serving.lock_store import redis_lock_store_yaml as y; print(open('endpoints.yml').read() + y(sys.argv[1], 'wallet'))" "$redis_url" > var/endpoints.workers.yml
   endpoints=var/endpoints.workers.yml
   # Workers share one listening socket and a kept-alive connection stays with the worker that
   # accepted it: without keep-alive the next request goes to whichever worker is free.
@@ -62,7 +62,7 @@ PY
   echo "==> $workers Sanic workers, Redis lock store at $redis_url"
 fi
 # Rasa's HTTP API only answers requests with our JWT (a token in the query string would land in
-# logs): `.venv/bin/python -m bot.security.tokens api-token` prints one for curl.
-jwt_secret="$(.venv/bin/python -m bot.security.tokens jwt-secret)"
-.venv/bin/python -m bot.serving.rasa_cli run -m models/wallet.tar.gz --enable-api -i "${RASA_HOST:-127.0.0.1}" --port "$port" \
+# logs): `.venv/bin/python -m bot token api-token` prints one for curl.
+jwt_secret="$(.venv/bin/python -m bot token jwt-secret)"
+.venv/bin/python -m bot rasa run -m models/wallet.tar.gz --enable-api -i "${RASA_HOST:-127.0.0.1}" --port "$port" \
   --credentials credentials.yml --endpoints "$endpoints" --jwt-secret "$jwt_secret" --jwt-method HS256

@@ -5,8 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 model=models/wallet.tar.gz
 fingerprint_file=models/.fingerprint
-inputs=(config.yml domain.yml data/nlu data/rules data/stories data/dictionary bot/text.py bot/nlu requirements.lock)
-fingerprint="$(find "${inputs[@]}" -type f ! -name '*.pyc' -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -d' ' -f1)"
+# The inputs and their fingerprint: bot/training/inputs.py (the FAQ loop's retrain job uses the same).
+fingerprint="$(.venv/bin/python -m bot model-fingerprint)"
 if [ "${FORCE:-0}" != 1 ] && [ -f "$model" ] && [ "$(cat "$fingerprint_file" 2>/dev/null)" = "$fingerprint" ]; then
   echo "==> Model is up to date ($model)"
   exit 0

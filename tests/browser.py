@@ -6,6 +6,8 @@ from contextlib import contextmanager
 
 import pytest
 
+from tests.conftest import needs
+
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"]
 
@@ -16,6 +18,8 @@ def chromium_path():
 
 @contextmanager
 def chromium():
+    """Headless Chromium; the test must be marked `browser` (it fails otherwise, see needs())."""
+    needs("browser")
     path = chromium_path()
     if not path:
         pytest.skip("BROWSER TEST SKIPPED: no chromium on this machine (apt-get install chromium fonts-wqy-zenhei)")

@@ -1,4 +1,7 @@
-"""Start the real action server and Rasa server for end-to-end tests (free ports, temp DBs)."""
+"""Start the real action server and Rasa server for end-to-end tests (free ports, temp DBs).
+
+Every function here that starts a server process says needs("server") (tests/conftest.py): a
+test using it without @pytest.mark.server fails. Serving the model also needs "model"."""
 from __future__ import annotations
 
 import os
@@ -10,18 +13,19 @@ from typing import Dict, Iterator, Optional
 
 import requests
 
-from bot.scale.cluster import free_port, wait_up
+from bot.devtools.cluster import free_port, wait_up
 from bot.security.tokens import rasa_auth_args
+from tests.conftest import needs, require_model, require_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 
 
 def always_open_settings(workdir: Path) -> Path:
-    """config/assistant.yml with support open 24/7, so hand-offs go to the live queue."""
+    """assistant.yml with support open 24/7, so hand-offs go to the live queue."""
     settings = workdir / "assistant.yml"
     settings.write_text(
-        (ROOT / "config/assistant.yml").read_text(encoding="utf-8").split("support_hours:")[0]
+        (ROOT / "assistant.yml").read_text(encoding="utf-8").split("support_hours:")[0]
         + "support_hours:\n  timezone: Asia/Shanghai\n  weekly:\n"
         + "".join(f'    {d}: ["00:00", "23:59:59"]\n' for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")),
         encoding="utf-8",
@@ -45,6 +49,11 @@ def running_assistant(
     Support hours are 24/7 here (a test settings file), so hand-offs go to the live queue.
     `model`: the model file to serve (default models/wallet.tar.gz of the checkout).
     """
+    needs("server")
+    if model is None:
+        require_model()
+    else:
+        needs("model")  # a copy of the trained model
     rasa_port, action_port, console_port = free_port(), free_port(), free_port()
     db_url = db_url or f"sqlite:///{workdir / 'tickets.db'}"
     settings = always_open_settings(workdir)
@@ -69,7 +78,7 @@ def running_assistant(
         procs.append(actions)
         rasa_log = workdir / "rasa.log"
         rasa = subprocess.Popen(
-            [str(BIN / "python"), "-m", "bot.serving.rasa_cli", "run", "-m", str(model or ROOT / "models/wallet.tar.gz"), "--enable-api",
+            [str(BIN / "python"), "-m", "bot", "rasa", "run", "-m", str(model or ROOT / "models/wallet.tar.gz"), "--enable-api",
              "-i", "127.0.0.1", "--port", str(rasa_port), "--credentials", credentials or str(ROOT / "credentials.yml"),
              "--endpoints", str(endpoints), *rasa_auth_args()],
             cwd=ROOT, env=env, stdout=open(rasa_log, "w"), stderr=subprocess.STDOUT,
@@ -81,7 +90,7 @@ def running_assistant(
         if console:
             console_log = workdir / "console.log"
             console_proc = subprocess.Popen(
-                [sys.executable, "-m", "bot.console", "--port", str(console_port)],
+                [sys.executable, "-m", "bot", "console", "--port", str(console_port)],
                 cwd=ROOT, env=env, stdout=open(console_log, "w"), stderr=subprocess.STDOUT,
             )
             procs.append(console_proc)
@@ -99,6 +108,40 @@ def running_assistant(
             except subprocess.TimeoutExpired:
                 proc.kill()
 
+
+
+@contextmanager
+def running_console(workdir: Path, env: Dict[str, str], timeout: float = 240) -> Iterator[str]:
+    """The agent console on its own (`python -m bot console`) with `env` over os.environ; its URL."""
+    needs("server")
+    port = free_port()
+    log = workdir / "console.log"
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "console", "--port", str(port)], cwd=ROOT,
+                            env={**os.environ, **env}, stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    try:
+        wait_up(f"http://127.0.0.1:{port}/health", proc, log, timeout=timeout)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@contextmanager
+def running_cluster(workdir: Path, **kwargs):
+    """bot.devtools.cluster.running_cluster (nginx, Rasa servers on PostgreSQL) for a test."""
+    needs("server")
+    require_postgres()
+    if "model" in kwargs:
+        needs("model")
+    else:
+        require_model()
+    from bot.devtools.cluster import running_cluster as start
+
+    with start(workdir, **kwargs) as cluster:
+        yield cluster
 
 class ConsoleAgent:
     """A support agent using the console API (signs up if needed, signs in, handles tickets)."""

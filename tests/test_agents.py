@@ -6,7 +6,7 @@ import pytest
 from bot.handoff.agents import AgentStore
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def agents(request, sqlite_url):
     url = sqlite_url if request.param == "sqlite" else request.getfixturevalue("postgres_url")
     return AgentStore(url)
@@ -19,7 +19,7 @@ def test_password_is_hashed_and_verified(agents):
     assert agents.verify(name, "wrong password") is None
     assert agents.verify("nobody", "correct horse") is None
     with agents._session() as s:
-        from bot.handoff.models import Agent
+        from bot.db.models import Agent
 
         stored = s.query(Agent).filter_by(name=name).one().password_hash
     assert "correct horse" not in stored and stored.startswith("$2")

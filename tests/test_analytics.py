@@ -9,12 +9,12 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from bot.handoff.db import engine_for
-from bot.handoff.models import Ticket
-from bot.ops.analytics import Durations, dashboard, percentile
-from bot.ops.gaps import GapQuestion, faq_gaps, group_questions
-from bot.ops.period import PeriodError, period
-from bot.ops.report import collect, write_report
+from bot.db.engine import engine_for
+from bot.db.models import Ticket
+from bot.insights.analytics import Durations, dashboard, percentile
+from bot.insights.gaps import GapQuestion, faq_gaps, group_questions
+from bot.insights.period import PeriodError, period
+from bot.insights.report import collect, write_report
 
 TZ = ZoneInfo("Asia/Shanghai")
 DAY = datetime(2026, 11, 20, tzinfo=TZ)  # local midnight of the day the events happen
@@ -240,7 +240,7 @@ def test_missing_tracker_database_is_empty_and_not_created(tmp_path):
 
 
 def test_html_report_is_self_contained(tracker_url, sqlite_url, tmp_path):
-    from bot.ops.charts import CHARTS, cjk_font
+    from bot.insights.charts import CHARTS, cjk_font
 
     data = collect(tracker_url, sqlite_url, SINCE, UNTIL, TZ)
     page = write_report(data, tmp_path / "out")

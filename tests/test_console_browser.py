@@ -13,7 +13,7 @@ from tests.browser import chromium
 from tests.conftest import ROOT, require_model
 from tests.servers import running_assistant
 
-pytestmark = pytest.mark.server
+pytestmark = [pytest.mark.server, pytest.mark.model, pytest.mark.browser]
 REPORTS = ROOT / "reports"
 VAGUE = ["那个钱的事", "请问一下", "那个钱那个事", "问一下哈", "那个东西到底怎么弄啊", "嗯那个事情你们看一下", "上次说的那件事怎么样了", "帮我看看这个情况", "就是那个问题"]
 

@@ -1,5 +1,5 @@
 """The support lead's dashboard on a simulated day of real traffic: a day of conversations runs
-through the trained model (bot.ops.simulate), the numbers are checked against what happened,
+through the trained model (bot.devtools.simulation.simulate), the numbers are checked against what happened,
 and the console's 看板 and the `make report` page are rendered in headless Chromium
 (screenshots: reports/dashboard_console.png, reports/dashboard_report.png)."""
 import json
@@ -12,12 +12,12 @@ import pytest
 import requests
 
 from bot.handoff.agents import AgentStore
-from bot.ops.analytics import dashboard
-from bot.ops.gaps import faq_gaps
-from bot.ops.period import local_zone
-from bot.scale.cluster import free_port, wait_up
+from bot.insights.analytics import dashboard
+from bot.insights.gaps import faq_gaps
+from bot.insights.period import local_zone
 from tests.browser import chromium
 from tests.conftest import ROOT, require_model
+from tests.servers import running_console
 
 pytestmark = [pytest.mark.server, pytest.mark.model]
 REPORTS = ROOT / "reports"
@@ -35,7 +35,7 @@ def day_of_traffic(tmp_path_factory):
     urls = {"tracker": f"sqlite:///{work / 'tracker.db'}", "handoff": f"sqlite:///{work / 'tickets.db'}"}
     env = {**os.environ, "PYTHONWARNINGS": "ignore", "TF_CPP_MIN_LOG_LEVEL": "2", "SQLALCHEMY_SILENCE_UBER_WARNING": "1"}
     run = subprocess.run(
-        [sys.executable, "-m", "bot.ops.simulate", "--tracker-db", urls["tracker"], "--handoff-db", urls["handoff"],
+        [sys.executable, "-m", "bot", "simulate", "--tracker-db", urls["tracker"], "--handoff-db", urls["handoff"],
          "--day", day.isoformat(), "--conversations", str(CONVERSATIONS), "--seed", "11"],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
@@ -78,21 +78,16 @@ def test_simulated_day_is_read_back_by_the_analytics(day_of_traffic):
 
 
 def _console(day_of_traffic):
-    port = free_port()
-    log = day_of_traffic["work"] / "console.log"
-    env = {**os.environ, "WALLET_DB_URL": day_of_traffic["handoff"], "WALLET_TRACKER_DB_URL": day_of_traffic["tracker"],
+    env = {"WALLET_DB_URL": day_of_traffic["handoff"], "WALLET_TRACKER_DB_URL": day_of_traffic["tracker"],
            "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.Popen([sys.executable, "-m", "bot.console", "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=open(log, "w"), stderr=subprocess.STDOUT)
-    wait_up(f"http://127.0.0.1:{port}/health", proc, log)
-    return proc, f"http://127.0.0.1:{port}"
+    return running_console(day_of_traffic["work"], env)
 
 
+@pytest.mark.browser
 def test_console_dashboard_api_and_page(day_of_traffic):
     REPORTS.mkdir(exist_ok=True)
     AgentStore(day_of_traffic["handoff"]).add("组长小赵", PASSWORD)
-    proc, base = _console(day_of_traffic)
-    try:
+    with _console(day_of_traffic) as base:
         assert requests.get(f"{base}/api/dashboard", timeout=10).status_code == 401
         assert requests.get(f"{base}/api/dashboard/chart/hourly.png", timeout=10).status_code == 401
         token = requests.post(f"{base}/api/login", json={"name": "组长小赵", "password": PASSWORD}, timeout=10).json()["token"]
@@ -130,13 +125,11 @@ def test_console_dashboard_api_and_page(day_of_traffic):
             assert shot.stat().st_size > 100_000
             page.click("#dashboard-tab")
             page.wait_for_selector("#queue", state="visible")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
 
 
+@pytest.mark.browser
 def test_make_report_page(day_of_traffic, tmp_path):
-    from bot.ops.report import main
+    from bot.insights.report import main
 
     out = tmp_path / "dashboard"
     since = day_of_traffic["since"].strftime("%Y-%m-%d")

@@ -1,6 +1,6 @@
 from bot.dialogue.clarify import best_guess, clarify_candidates, ranked_topics
 from bot.dialogue.history import action_before_latest_user_message
-from bot.settings import HandoffSettings
+from bot.config import HandoffSettings
 
 SETTINGS = HandoffSettings()
 

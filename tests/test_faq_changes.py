@@ -1,4 +1,4 @@
-"""Versioned FAQ changes (bot/faq/changes.py) on a temp copy of the project: add a training
+"""Versioned FAQ changes (bot/authoring/changes.py) on a temp copy of the project: add a training
 example, draft a topic, history, rollback, and `bot faq check` over the results."""
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.faq.changes import FAQ_FILE, STAFF_NLU_FILE, ChangeError, FaqChanges
+from bot.authoring.changes import FAQ_FILE, STAFF_NLU_FILE, ChangeError, FaqChanges
 from bot.faq.check import check_project
 from bot.faq.model import load_faq
-from bot.faq.yaml_blocks import append_to_section, scalar
+from bot.authoring.yaml_blocks import append_to_section, scalar
 from tests.conftest import ROOT
 
 OUR_QUESTION = "绑了卡为什么付不了商城里的订单"  # written for this test, not from ../shared/eval

@@ -19,7 +19,7 @@ from bot.channels.rest import _json_body
 from bot.channels.telegram import _chat_id, inline_keyboard, split_text
 from bot.channels.wechat_xml import XmlError, parse_wechat_xml
 from bot.faq.model import Faq, FaqError, parse_faq
-from bot.paths import faq_path
+from bot.config import faq_path
 from bot.security.api_guard import check_api_request
 from bot.text import MAX_NLU_CHARS, normalize_text
 

@@ -11,7 +11,7 @@ def _request(conversation, reason="low_confidence", messages=("退款没到账",
     return HandoffRequest(conversation, "rest", reason, "refund", 0.41, list(messages))
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request, sqlite_url):
     return sqlite_url if request.param == "sqlite" else request.getfixturevalue("postgres_url")
 

@@ -14,7 +14,7 @@ from bot.security.tokens import api_headers
 from tests.conftest import require_model
 from tests.servers import running_assistant
 
-pytestmark = pytest.mark.server
+pytestmark = [pytest.mark.server, pytest.mark.model]
 DEEP = b"[" * 200_000 + b"]" * 200_000
 DEEP_OBJECT = b'{"a":' * 50_000 + b"1" + b"}" * 50_000
 

@@ -2,7 +2,6 @@
 CLI, the FAQ action (notice first, then the answer) and the console API over HTTP."""
 import asyncio
 import dataclasses
-import os
 import subprocess
 import sys
 from datetime import datetime, timedelta
@@ -16,11 +15,11 @@ from actions.shared import faq
 from bot.cli import main as cli
 from bot.handoff.agents import AgentStore
 from bot.handoff.store import TicketStore
-from bot.ops.notice_text import messages_before_answer
-from bot.ops.notice_time import NoticeTimeError, parse_when, until_in_words
-from bot.ops.notices import MAX_TEXT_CHARS, NoticeError, NoticeStore, notice_store
-from bot.scale.cluster import free_port, wait_up
+from bot.notices.text import messages_before_answer
+from bot.notices.timing import NoticeTimeError, parse_when, until_in_words
+from bot.notices.store import MAX_TEXT_CHARS, NoticeError, NoticeStore, notice_store
 from tests.conftest import ROOT, make_tracker
+from tests.servers import running_console
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 T0 = datetime(2026, 11, 10, 12, 0)  # naive UTC = 20:00 in Shanghai
@@ -223,7 +222,7 @@ def test_cli_bad_input_exits_2_with_the_reason_on_stderr(handoff_db, capsys, arg
 
 
 def test_cli_entry_point_missing_until_exits_2(handoff_db):
-    run = subprocess.run([sys.executable, "-m", "bot.cli", "status", "set", "维护"], cwd=ROOT,
+    run = subprocess.run([sys.executable, "-m", "bot", "status", "set", "维护"], cwd=ROOT,
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and "--until" in run.stderr
 
@@ -283,16 +282,16 @@ def test_an_older_faq_file_without_the_notice_texts_still_works(handoff_db, sqli
 
 
 def test_unreadable_notices_never_block_the_answer(dispatcher, monkeypatch, tmp_path):
-    from bot import settings
+    from bot.config import reload_settings
 
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("x")
     monkeypatch.setenv("WALLET_DB_URL", f"sqlite:///{blocker}/wallet.db")
-    settings.handoff_settings.cache_clear()
+    reload_settings()
     try:
         texts = answer(dispatcher, "是不是系统出问题了", "service_status")
     finally:
-        settings.handoff_settings.cache_clear()
+        reload_settings()
     assert texts[0] == faq().fill(faq().topics["service_status"].answer)  # no false "all is normal"
 
 
@@ -306,17 +305,8 @@ def console(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("notice-console")
     db_url = f"sqlite:///{workdir / 'wallet.db'}"
     AgentStore(db_url).add("组长", PASSWORD)
-    port = free_port()
-    log = workdir / "console.log"
-    env = {**os.environ, "WALLET_DB_URL": db_url, "PYTHONWARNINGS": "ignore"}
-    proc = subprocess.Popen([sys.executable, "-m", "bot.console", "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=open(log, "w"), stderr=subprocess.STDOUT)
-    try:
-        wait_up(f"http://127.0.0.1:{port}/health", proc, log, timeout=120)
-        yield {"url": f"http://127.0.0.1:{port}", "db_url": db_url}
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+    with running_console(workdir, {"WALLET_DB_URL": db_url, "PYTHONWARNINGS": "ignore"}, timeout=120) as url:
+        yield {"url": url, "db_url": db_url}
 
 
 def bearer(console):
@@ -325,11 +315,13 @@ def bearer(console):
     return {"Authorization": f"Bearer {r.json()['token']}"}
 
 
+@pytest.mark.server
 def test_console_notice_api_needs_a_session(console):
     for method, path in [("GET", "/api/notices"), ("POST", "/api/notices"), ("DELETE", "/api/notices/1")]:
         assert requests.request(method, console["url"] + path, timeout=10).status_code == 401
 
 
+@pytest.mark.server
 def test_console_publish_list_clear(console):
     headers = bearer(console)
     url = console["url"] + "/api/notices"
@@ -351,6 +343,7 @@ def test_console_publish_list_clear(console):
     assert "notice_set" in actions and "notice_clear" in actions
 
 
+@pytest.mark.server
 @pytest.mark.parametrize("payload, expected", [
     ({"topic": "nope", "text": "维护", "until": "+1h"}, "未知话题"),
     ({"topic": "all", "text": "", "until": "+1h"}, "不能为空"),
@@ -365,6 +358,7 @@ def test_console_bad_input_is_400_with_the_reason(console, payload, expected):
     assert r.status_code == 400 and expected in r.json()["error"]
 
 
+@pytest.mark.server
 def test_console_cookie_session_needs_the_csrf_token(console):
     session = requests.Session()
     login = session.post(f"{console['url']}/api/login", json={"name": "组长", "password": PASSWORD}, timeout=10)
@@ -377,6 +371,7 @@ def test_console_cookie_session_needs_the_csrf_token(console):
                           headers={"X-CSRF-Token": login.json()["csrf"]}, timeout=10).status_code == 200
 
 
+@pytest.mark.server
 def test_console_serves_the_notice_panel(console):
     page = requests.get(console["url"], timeout=10).text
     assert "服务公告" in page and "/static/notices.js" in page

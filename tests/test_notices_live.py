@@ -5,12 +5,12 @@ import time
 import pytest
 import requests
 
-from bot.ops.notices import CACHE_SECONDS, NoticeStore
+from bot.notices.store import CACHE_SECONDS, NoticeStore
 from tests.browser import chromium
 from tests.conftest import ROOT, require_model
 from tests.servers import running_assistant
 
-pytestmark = pytest.mark.server
+pytestmark = [pytest.mark.server, pytest.mark.model]
 REPORTS = ROOT / "reports"
 NOTICE = "系统升级中，部分功能可能短暂不可用"
 
@@ -46,6 +46,7 @@ def test_rest_user_gets_the_notice_before_the_answer(env):
     assert texts[-1] == "这个回答解决您的问题了吗？"
 
 
+@pytest.mark.browser
 def test_widget_shows_the_banner_and_hides_it_when_cleared(env):
     REPORTS.mkdir(exist_ok=True)
     with chromium() as browser:
@@ -66,6 +67,7 @@ def test_widget_shows_the_banner_and_hides_it_when_cleared(env):
         assert public(env) == []
 
 
+@pytest.mark.browser
 def test_console_panel_publishes_and_clears(env):
     from bot.handoff.agents import AgentStore
 

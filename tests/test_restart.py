@@ -11,7 +11,7 @@ from bot.handoff.store import TicketStore
 from tests.conftest import require_model
 from tests.servers import running_assistant
 
-pytestmark = pytest.mark.server
+pytestmark = [pytest.mark.server, pytest.mark.model, pytest.mark.postgres]
 
 
 def chat(urls, sender, message):

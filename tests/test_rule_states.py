@@ -10,8 +10,9 @@ from rasa.shared.core.events import (ActionExecuted, ActiveLoop, BotUttered, Ses
                                      UserUttered, UserUtteranceReverted)
 from rasa.shared.core.trackers import DialogueStateTracker
 
+from bot.config import reload_settings
 from bot.serving import rule_states
-from tests.conftest import ROOT, require_model
+from tests.conftest import ROOT, load_agent
 
 DOMAIN = Domain.load(str(ROOT / "domain.yml"))
 ARGS = [(False, False, None), (True, False, None), (False, True, {"slots": ["last_topic"], "active_loops": []})]
@@ -47,6 +48,7 @@ def stock_states(tracker, args):
 @pytest.fixture(autouse=True)
 def installed(monkeypatch):
     monkeypatch.setenv("WALLET_INCREMENTAL_STATES", "1")
+    reload_settings()
     rule_states.install()
     yield
     rule_states.uninstall()
@@ -87,24 +89,21 @@ def test_a_copied_tracker_is_computed_on_its_own():
 def test_switched_off_by_environment(monkeypatch):
     rule_states.uninstall()
     monkeypatch.setenv("WALLET_INCREMENTAL_STATES", "0")
+    reload_settings()
     rule_states.install()
     assert Domain.states_for_tracker_history is rule_states._stock
 
 
 @pytest.fixture(scope="module")
 def rule_policy():
-    from rasa.core.agent import Agent
-
-    from tests.conftest import MODEL
-
-    require_model()
-    runner = Agent.load(str(MODEL)).processor.graph_runner
+    runner = load_agent().processor.graph_runner
     policies = [node._component for node in runner._instantiated_nodes.values()
                 if type(getattr(node, "_component", None)).__name__ == "RulePolicy"]
     assert len(policies) == 1
     return policies[0]
 
 
+@pytest.mark.model
 def test_rule_matching_equals_rasa_on_the_trained_rules(rule_policy):
     from rasa.core.policies.rule_policy import RULES, RULES_FOR_LOOP_UNHAPPY_PATH
 
@@ -122,6 +121,7 @@ def test_rule_matching_equals_rasa_on_the_trained_rules(rule_policy):
     assert checked > 3  # some rules did match along the way
 
 
+@pytest.mark.model
 def test_remembered_rule_matches_are_the_same_and_bounded(rule_policy, monkeypatch):
     from rasa.core.policies.rule_policy import RULES
 

@@ -12,10 +12,10 @@ import pytest
 import requests
 
 from bot.security.tokens import api_headers, issue_session
-from tests.conftest import POSTGRES_URL, postgres_available, require_model
-from tests.servers import always_open_settings
+from tests.conftest import POSTGRES_URL, require_model, require_postgres
+from tests.servers import always_open_settings, running_cluster
 
-pytestmark = [pytest.mark.server, pytest.mark.postgres]
+pytestmark = [pytest.mark.server, pytest.mark.model, pytest.mark.postgres]
 
 # Fresh conversations written for this test (not evaluation questions).
 SCRIPTS = [
@@ -37,11 +37,10 @@ def _redis_up() -> bool:
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory):
-    from bot.scale.cluster import nginx_binary, running_cluster, temporary_schema
+    from bot.devtools.cluster import nginx_binary, temporary_schema
 
     require_model()
-    if not postgres_available():
-        pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_URL} (make test expects it)")
+    require_postgres()
     if not _redis_up():
         pytest.fail("Redis is not reachable at 127.0.0.1:6379 (make test expects it)")
     nginx_binary()  # fails with the install hint

@@ -10,7 +10,7 @@ from bot.topics import ALL_INTENTS, FALLBACK_INTENT
 from tests.conftest import require_model
 from tests.servers import running_assistant
 
-pytestmark = pytest.mark.server
+pytestmark = [pytest.mark.server, pytest.mark.model]
 
 
 @pytest.fixture(scope="module")

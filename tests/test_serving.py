@@ -23,7 +23,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from bot.security.tokens import api_headers
 from bot.serving.parse_cache import ParseCache
 from bot.serving.tracker_store import CachedSQLTrackerStore
-from tests.conftest import MODEL, ROOT, require_model
+from tests.conftest import ROOT, load_agent
 from tests.servers import running_assistant
 
 DOMAIN = Domain.load(str(ROOT / "domain.yml"))
@@ -138,12 +138,11 @@ def test_parse_cache_returns_copies_and_skips_payloads():
 
 @pytest.mark.model
 def test_sequential_graph_runner_matches_dask():
-    from rasa.core.agent import Agent
     from rasa.core.channels.channel import UserMessage
 
     from bot.serving.graph_runner import SequentialGraphRunner
 
-    agent = Agent.load(str(MODEL))
+    agent = load_agent()
     processor = agent.processor
     dask_runner = processor.graph_runner
     texts = ["你好", "退款三天了还没到", "我的账户怎么被冻结了", "帮我订一张机票", "是", "/deny", "🙂"]
@@ -181,8 +180,8 @@ def conversation_log(urls, script):
 
 
 @pytest.mark.server
+@pytest.mark.model
 def test_fast_path_answers_exactly_like_stock_rasa(tmp_path):
-    require_model()
     logs = {}
     stock_env = {"WALLET_PROCESSOR": "stock", "WALLET_ACTIONS": "server", "WALLET_FAST_MODEL_LOAD": "0"}
     for mode, env, store in (("stock", stock_env, "SQL"),

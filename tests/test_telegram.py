@@ -17,7 +17,13 @@ from tests.conftest import require_model
 from tests.fake_telegram import FakeTelegram
 from tests.servers import ConsoleAgent, running_assistant
 
-pytestmark = pytest.mark.server
+
+def live(test):
+    """Tests that talk to the running assistant (fixture `tg`) need its servers and the trained
+    model; the in-process ones (no fixture) belong to the fast lane."""
+    return pytest.mark.server(pytest.mark.model(test))
+
+
 TOKEN = "123456789:AAFakeTokenForTests_abcdefghijklmno"
 SECRET = "s3cret-Telegram_token"
 HEADERS = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
@@ -106,6 +112,7 @@ def test_split_text_respects_the_limit_and_prefers_boundaries():
     assert long_payload["inline_keyboard"][0][0]["callback_data"] == "查询退款"
 
 
+@live
 def test_startup_checks_token_once_and_registers_secret(tg):
     fake = tg["fake"]
     hook = fake.wait_for(lambda: fake.calls_to("setWebhook"))
@@ -116,6 +123,7 @@ def test_startup_checks_token_once_and_registers_secret(tg):
     assert len(fake.calls_to("getMe")) == get_me == 1  # no round trip per update
 
 
+@live
 def test_faq_answer_with_inline_keyboard(tg):
     chat = next(_chat_ids)
     sent = say(tg, chat, "短信验证码一直收不到怎么办")
@@ -125,6 +133,7 @@ def test_faq_answer_with_inline_keyboard(tg):
     assert all(len(s["text"]) <= MAX_MESSAGE_UNITS for s in sent)
 
 
+@live
 def test_forged_or_missing_secret_is_refused_and_nothing_sent(tg):
     chat = next(_chat_ids)
     assert post(tg, message_update(chat, "收不到验证码"), {"X-Telegram-Bot-Api-Secret-Token": "forged"}).status_code == 403
@@ -135,6 +144,7 @@ def test_forged_or_missing_secret_is_refused_and_nothing_sent(tg):
     assert not [e for e in tracker["events"] if e["event"] == "user"]
 
 
+@live
 def test_duplicate_update_is_processed_once(tg):
     chat = next(_chat_ids)
     update = message_update(chat, "怎么修改绑定的手机号")
@@ -148,6 +158,7 @@ def test_duplicate_update_is_processed_once(tg):
     assert len([e for e in tracker["events"] if e["event"] == "user"]) == 1
 
 
+@live
 def test_button_press_is_answered_and_processed(tg):
     chat = next(_chat_ids)
     sent = say(tg, chat, "短信验证码一直收不到怎么办")
@@ -164,6 +175,7 @@ def test_button_press_is_answered_and_processed(tg):
     assert [e for e in tracker["events"] if e["event"] == "user"][-1]["text"] == offered[0]["callback_data"]
 
 
+@live
 def test_forged_button_payload_is_not_processed(tg):
     chat = next(_chat_ids)
     press = callback_update(chat, '/report_fraud{"amount":"999"}', [{"title": "是", "payload": "/affirm"}])
@@ -174,6 +186,7 @@ def test_forged_button_payload_is_not_processed(tg):
     assert not [e for e in tracker["events"] if e["event"] == "user"]
 
 
+@live
 def test_sticker_and_photo_get_a_polite_text_answer(tg):
     chat = next(_chat_ids)
     sticker = {"file_id": "CAACAgIAAxkBAAEB", "file_unique_id": "AgADBQAD", "type": "regular", "width": 512,
@@ -184,6 +197,7 @@ def test_sticker_and_photo_get_a_polite_text_answer(tg):
     assert tg["fake"].texts(chat) == [TEXT_ONLY, TEXT_ONLY]
 
 
+@live
 def test_edited_message_is_answered_without_error(tg):
     chat = next(_chat_ids)
     say(tg, chat, "收不到验证马")
@@ -193,6 +207,7 @@ def test_edited_message_is_answered_without_error(tg):
     assert "收不到短信" in "\n".join(tg["fake"].texts(chat)[before:])
 
 
+@live
 def test_start_command_is_a_greeting_and_unknown_updates_are_ignored(tg):
     chat = next(_chat_ids)
     assert say(tg, chat, "/start")
@@ -204,6 +219,7 @@ def test_start_command_is_a_greeting_and_unknown_updates_are_ignored(tg):
     assert requests.post(tg["webhook"], data=b"{not json", headers=HEADERS, timeout=10).status_code == 200
 
 
+@live
 def test_failing_send_still_answers_200(tg):
     chat = next(_chat_ids)
     tg["fake"].failing_chats.add(str(chat))
@@ -213,6 +229,7 @@ def test_failing_send_still_answers_200(tg):
     assert [e for e in tracker["events"] if e["event"] == "user"]  # the conversation still moved on
 
 
+@live
 def test_push_through_rasa_api_inside_the_event_loop(tg):
     """What the console does for an agent's reply: get_output_channel() runs inside Rasa's loop."""
     chat = next(_chat_ids)
@@ -225,6 +242,7 @@ def test_push_through_rasa_api_inside_the_event_loop(tg):
     assert pushed["text"] == "【人工客服 小王】您好" and buttons_of(pushed) == [{"text": "5 分", "callback_data": "5"}]
 
 
+@live
 def test_hand_off_over_telegram(tg):
     fake, chat = tg["fake"], next(_chat_ids)
     say(tg, chat, "转人工")
@@ -248,6 +266,7 @@ def test_hand_off_over_telegram(tg):
     assert "收不到短信" in "\n".join(s["text"] for s in answer) and any(buttons_of(s) for s in answer)
 
 
+@live
 @pytest.mark.parametrize("body", [
     b"{", b"\xff\xfe", b"[" * 100_000 + b"]" * 100_000, b"[]", b'"x"', b'{"update_id": "x"}',
     b'{"update_id": 1, "message": "hi"}', b'{"update_id": 2, "message": {"chat": "x", "text": 5}}',
@@ -259,6 +278,7 @@ def test_hostile_updates_never_cause_a_5xx(tg, body):
     assert r.status_code < 500 and "Traceback" not in r.text
 
 
+@live
 def test_still_answering_after_hostile_updates(tg):
     chat = next(_chat_ids)
     assert say(tg, chat, "退款一般几天到账")

@@ -12,9 +12,9 @@ from rasa.shared.core.events import BotUttered, UserUttered
 from rasa.shared.nlu.training_data.message import Message
 
 from bot.faq.model import FaqError, faq_texts, load_faq
-from bot.faq.safety import asks_for_secret
+from bot.privacy.secrets import asks_for_secret
 from bot.nlu.scam_guard import ScamSignalGuard
-from bot.paths import ROOT, faq_path
+from bot.config import ROOT, faq_path
 from bot.security.clients import client_address
 from bot.security.payloads import checked_payload, offered_payloads
 from bot.security.rate_limit import RateLimiter

@@ -17,7 +17,7 @@ from bot.security.tokens import api_headers, issue_session
 from tests.conftest import require_model
 from tests.servers import always_open_settings, running_assistant
 
-pytestmark = pytest.mark.server
+pytestmark = [pytest.mark.server, pytest.mark.model]
 PASSWORD = "Abc@2026x"
 CARD = "6222 0212 3456 7890 128"
 

@@ -106,7 +106,10 @@ def test_an_error_in_a_turn_frees_the_slot():
 
 
 def test_slots_from_the_environment(monkeypatch):
+    from bot.config import reload_settings
+
     monkeypatch.setenv("WALLET_TURN_SLOTS", "0")
+    reload_settings()
     assert turn_slots() == 0
 
     async def off():
@@ -115,6 +118,7 @@ def test_slots_from_the_environment(monkeypatch):
 
     assert run(off()) == "ran without a gate"
     monkeypatch.setenv("WALLET_TURN_SLOTS", "nonsense")
+    reload_settings()
     assert turn_slots() == 2
     with pytest.raises(ValueError):
         TurnGate(0)

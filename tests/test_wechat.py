@@ -25,7 +25,12 @@ from tests.conftest import require_model
 from tests.fake_wechat import FakeWeChat, event_xml, media_xml, sign, signed_query, text_xml
 from tests.servers import ConsoleAgent, running_assistant
 
-pytestmark = pytest.mark.server
+
+def live(test):
+    """Tests that talk to the running assistant (fixture `env`) need its servers and the trained
+    model; the in-process ones (no fixture) belong to the fast lane."""
+    return pytest.mark.server(pytest.mark.model(test))
+
 
 APP_ID, APP_SECRET, TOKEN = "wx5f3e8d1c2b4a6978", "s3cr3t-app-secret", "wallet_wechat_token"
 AES_KEY = base64.b64encode(os.urandom(32)).decode()[:-1]  # WeChat's EncodingAESKey: 43 characters
@@ -132,6 +137,7 @@ def user_turns(env, sender: str):
 
 # -- URL verification and request authentication ----------------------------------------------------
 
+@live
 @pytest.mark.parametrize("mode", ["safe", "plain"])
 def test_url_verification_echoes_echostr(env, mode):
     server = getattr(env, mode)
@@ -139,6 +145,7 @@ def test_url_verification_echoes_echostr(env, mode):
     assert resp.status_code == 200 and resp.text == "7519436208815"
 
 
+@live
 def test_url_verification_with_bad_signature_or_stale_timestamp_is_403(env):
     query = signed_query(TOKEN, echostr="1")
     assert requests.get(env.safe.url, params={**query, "signature": "0" * 40}, timeout=10).status_code == 403
@@ -147,6 +154,7 @@ def test_url_verification_with_bad_signature_or_stale_timestamp_is_403(env):
     assert requests.get(env.safe.url, params={"echostr": "1"}, timeout=10).status_code == 403
 
 
+@live
 def test_forged_signature_on_post_is_403_and_not_processed(env):
     user = openid()
     query = {**signed_query(TOKEN), "signature": sign("wrong-token", "1", "2")}
@@ -157,6 +165,7 @@ def test_forged_signature_on_post_is_403_and_not_processed(env):
     assert user_turns(env, user) == []
 
 
+@live
 def test_stale_timestamp_on_post_is_403(env):
     user = openid()
     resp = env.plain.post(text_xml(user, SMS_QUESTION, next(_ids)), timestamp=int(time.time()) - 6 * 60)
@@ -166,6 +175,7 @@ def test_stale_timestamp_on_post_is_403(env):
     assert user_turns(env, user) == []
 
 
+@live
 def test_safe_mode_rejects_bad_message_signature_and_plain_bodies(env):
     user = openid()
     query = signed_query(TOKEN)
@@ -181,12 +191,14 @@ def test_safe_mode_rejects_bad_message_signature_and_plain_bodies(env):
 
 # -- hostile and broken XML ------------------------------------------------------------------------------
 
+@live
 @pytest.mark.parametrize("body", ["<xml><ToUserName>gh", "not xml at all", "", "<foo><MsgType>text</MsgType></foo>",
                                   "<xml><Content>没有发送者</Content></xml>", "<xml>" + "长" * 30000 + "</xml>"])
 def test_malformed_xml_is_400(env, body):
     assert env.plain.post(body).status_code == 400
 
 
+@live
 @pytest.mark.parametrize("payload", [XXE, LAUGHS], ids=["xxe", "billion-laughs"])
 @pytest.mark.parametrize("mode", ["plain", "safe"])
 def test_entity_attacks_are_400_and_nothing_processed(env, payload, mode):
@@ -208,12 +220,14 @@ def test_hardened_parser_refuses_doctype_and_accepts_wechat_xml():
 
 # -- messages ---------------------------------------------------------------------------------------------
 
+@live
 def test_plain_text_gets_the_faq_answer(env):
     reply = env.plain.text(openid(), SMS_QUESTION)
     assert SMS_ANSWER in reply
     assert "这个回答解决您的问题了吗？" in reply and "回复数字：1. 是  2. 否" in reply
 
 
+@live
 def test_safe_mode_round_trip(env):
     user = openid()
     resp = env.safe.post(text_xml(user, SMS_QUESTION, next(_ids)))
@@ -226,6 +240,7 @@ def test_safe_mode_round_trip(env):
     assert user_turns(env, user) == [SMS_QUESTION]
 
 
+@live
 @pytest.mark.parametrize("mode", ["safe", "plain"])
 def test_subscribe_gets_a_welcome(env, mode):
     user = openid()
@@ -233,12 +248,14 @@ def test_subscribe_gets_a_welcome(env, mode):
     assert reply.startswith("感谢关注") and "钱包小助手" in reply
 
 
+@live
 def test_unsubscribe_is_acknowledged_silently(env):
     user = openid()
     resp = env.plain.post(event_xml(user, "unsubscribe"))
     assert resp.status_code == 200 and resp.text == "success"
 
 
+@live
 @pytest.mark.parametrize("kind", ["image", "voice", "location"])
 def test_non_text_messages_get_a_polite_text(env, kind):
     user = openid()
@@ -246,6 +263,7 @@ def test_non_text_messages_get_a_polite_text(env, kind):
     assert user_turns(env, user) == []
 
 
+@live
 def test_retries_of_the_same_msg_id_are_processed_once(env):
     user = openid()
     xml = text_xml(user, SMS_QUESTION, next(_ids))
@@ -258,6 +276,7 @@ def test_retries_of_the_same_msg_id_are_processed_once(env):
     assert user_turns(env, user) == [SMS_QUESTION]
 
 
+@live
 def test_numbered_answer_maps_to_the_offered_button(env):
     user = openid()
     assert "回复数字：1. 是  2. 否" in env.safe.text(user, SMS_QUESTION)
@@ -265,6 +284,7 @@ def test_numbered_answer_maps_to_the_offered_button(env):
     assert user_turns(env, user)[-1] == "/affirm"
 
 
+@live
 def test_typed_payloads_are_not_intents(env):
     user = openid()
     env.plain.text(user, '/contact_human')
@@ -273,6 +293,7 @@ def test_typed_payloads_are_not_intents(env):
 
 # -- hand-off over WeChat -----------------------------------------------------------------------------
 
+@live
 def test_handoff_agent_reply_close_and_rating(env):
     from bot.handoff.store import TicketStore
 
@@ -368,6 +389,7 @@ def _raw_post(env, body: bytes) -> requests.Response:
     return requests.post(env.plain.url, params=signed_query(TOKEN), data=body, timeout=30)
 
 
+@live
 @pytest.mark.parametrize("body", [
     b"<xml>" + b"<a>" * 5000 + b"</a>" * 5000 + b"</xml>",  # deeply nested
     b"<xml><Content>\xff\xfe</Content></xml>",  # invalid UTF-8
@@ -379,6 +401,7 @@ def test_hostile_bodies_are_4xx_without_a_trace(env, body):
     assert 400 <= resp.status_code < 500 and "Traceback" not in resp.text
 
 
+@live
 def test_a_replayed_request_outside_the_time_window_is_refused(env):
     user = openid()
     old = int(time.time()) - 3600  # captured an hour ago, signature still valid for that timestamp
@@ -386,6 +409,7 @@ def test_a_replayed_request_outside_the_time_window_is_refused(env):
     assert user_turns(env, user) == []
 
 
+@live
 def test_invisible_characters_and_a_secret_in_a_wechat_message(env):
     user = openid()
     answer = env.plain.text(user, "验证码\u200b 482913\u202e 收不到怎么办")

@@ -8,7 +8,7 @@ from tests.browser import chromium
 from tests.conftest import ROOT, require_model
 from tests.servers import ConsoleAgent, running_assistant
 
-pytestmark = pytest.mark.server
+pytestmark = [pytest.mark.server, pytest.mark.model, pytest.mark.browser]
 REPORTS = ROOT / "reports"
 
 

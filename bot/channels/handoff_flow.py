@@ -8,38 +8,31 @@ messages from the outbox.
 """
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Any, Awaitable, Callable, Dict, List, Optional
 
 from rasa.core.channels.channel import CollectingOutputChannel, OutputChannel, UserMessage
 from rasa.shared.core.constants import ACTION_LISTEN_NAME
 from rasa.shared.core.events import ActionExecuted, BotUttered, ConversationResumed, UserUttered
 
-from bot.faq.store import FaqStore
+from bot.faq.store import shared_store
 from bot.handoff.relay import HandoffRelay
 from bot.handoff.store import ticket_store
-from bot.paths import faq_path
 from bot.privacy.masker import mask
 from bot.security.payloads import checked_payload
 from bot.security.rate_limit import check_sender
 from bot.serving.processor import ensure_fast_processor
 from bot.serving.turn_gate import one_turn
-from bot.settings import handoff_settings
-
-
-@lru_cache(maxsize=1)
-def _faq_store() -> FaqStore:
-    return FaqStore(faq_path())
+from bot.config import handoff_settings
 
 
 def rate_limited_text() -> str:
     """What a user who sends too fast is told (FAQ message `rate_limited`, staff-editable)."""
-    return _faq_store().get().message("rate_limited")
+    return shared_store().get().message("rate_limited")
 
 
 def relay() -> HandoffRelay:
     settings = handoff_settings()
-    return HandoffRelay(ticket_store(settings.database_url), _faq_store().get(), settings)
+    return HandoffRelay(ticket_store(settings.database_url), shared_store().get(), settings)
 
 
 async def append_events(app: Any, sender: str, events: List[Any]) -> None:
@@ -62,7 +55,7 @@ async def handle_message(
     metadata: Optional[Dict[str, Any]] = None,
 ) -> List[Dict[str, Any]]:
     """Raises RateLimited when the conversation sends faster than allowed."""
-    faq = _faq_store().get()
+    faq = shared_store().get()
     check_sender(sender, rate_limited_text())
     ensure_fast_processor(app.ctx.agent)
     masked = mask(text)

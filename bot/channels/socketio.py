@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from pathlib import Path
 from typing import Any, Awaitable, Callable, Dict, Optional
 
@@ -22,6 +21,7 @@ from bot.security.rate_limit import RateLimited, check_client
 from bot.security.tokens import issue_session, verify_session
 from bot.channels.payload import MAX_MESSAGE_CHARS
 from bot.serving.processor import ensure_fast_processor
+from bot.config import settings
 
 logger = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent.parent / "widget" / "static"
@@ -37,7 +37,7 @@ def shared_client_manager():
     """With several Rasa processes (Sanic workers, scale-out) a push for a widget (an agent's
     reply, sent through any process's HTTP API) must reach the process holding its socket:
     python-socketio's Redis manager relays it. WALLET_SOCKETIO_REDIS=redis://… turns it on."""
-    url = os.environ.get("WALLET_SOCKETIO_REDIS", "").strip()
+    url = settings().socketio_redis
     if not url:
         return None
     from socketio import AsyncRedisManager
@@ -85,7 +85,7 @@ class WalletSocketIOInput(SocketIOInput):
         async def health(_: Request):
             return response.json({"status": "ok"})
 
-        from bot.ops.notice_api import public_notices
+        from bot.notices.api import public_notices
 
         @webhook.route("/notices", methods=["GET"])
         async def notices(request: Request):

@@ -76,8 +76,8 @@ def split_text(text: str, limit: int = MAX_MESSAGE_UNITS) -> List[str]:
                 cut = at + len(sep)
                 break
         cut = cut if cut > 0 else hard
-        chunks.append(text[:cut].rstrip())
-        text = text[cut:].lstrip()
+        chunks.append(text[:cut].rstrip(" \n"))  # only the separators we cut at: other characters
+        text = text[cut:].lstrip(" \n")           # Python calls whitespace (\x1c-\x1f…) are text
     if text:
         chunks.append(text)
     return chunks

@@ -15,7 +15,7 @@ import json
 import logging
 from functools import wraps
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 from urllib.parse import urlparse
 
 from sanic import Sanic, response
@@ -23,16 +23,15 @@ from sanic.request import Request
 
 from bot.console.rasa_client import RasaClient
 from bot.console.service import ConsoleService
-from bot.faq.store import FaqStore
+from bot.faq.store import shared_store
 from bot.handoff.agents import agent_store
-from bot.handoff.models import utcnow
+from bot.db.models import utcnow
 from bot.errors import StaffError
 from bot.handoff.store import TicketError, ticket_store
-from bot.paths import faq_path
 from bot.security.clients import client_address
 from bot.security.login_throttle import LoginThrottle
 from bot.security.tokens import derived_key
-from bot.settings import handoff_settings
+from bot.config import handoff_settings, settings
 
 logger = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -74,7 +73,7 @@ def create_app(name: str = "wallet_console") -> Sanic:
     settings = handoff_settings()
     store = ticket_store(settings.database_url)
     agents = agent_store(settings.database_url)
-    faq_store = FaqStore(faq_path())
+    faq_store = shared_store()
     rasa = RasaClient(settings.rasa_url)
     app = Sanic(name)
     app.config.REQUEST_MAX_SIZE = 64 * 1024
@@ -103,9 +102,9 @@ def create_app(name: str = "wallet_console") -> Sanic:
         try:
             data = json.loads(request.body or b"{}")
         except (ValueError, UnicodeDecodeError, RecursionError):
-            raise TicketError(400, "请求体不是有效的 JSON") from None
+            raise TicketError("请求体不是有效的 JSON", 400) from None
         if not isinstance(data, dict):
-            raise TicketError(400, "请求体必须是 JSON 对象")
+            raise TicketError("请求体必须是 JSON 对象", 400)
         return data
 
     @app.get("/")
@@ -244,7 +243,7 @@ def create_app(name: str = "wallet_console") -> Sanic:
                     await stream.send(": keep-alive\n\n")
             await asyncio.sleep(1)
 
-    from bot.ops.notice_api import register_notice_routes  # 服务公告: /api/notices
+    from bot.notices.api import register_notice_routes  # 服务公告: /api/notices
 
     register_notice_routes(app, authenticated, body, audit=store.audit,
                            titles=lambda: {n: t.title for n, t in faq_store.get().topics.items()})
@@ -257,17 +256,13 @@ def create_app(name: str = "wallet_console") -> Sanic:
     return app
 
 
-def main() -> None:
+def main(argv: Optional[List[str]] = None) -> int:
     import argparse
-    import os
 
     parser = argparse.ArgumentParser(description="钱包小助手 agent console")
-    parser.add_argument("--host", default=os.environ.get("CONSOLE_HOST", "127.0.0.1"))
-    parser.add_argument("--port", type=int, default=int(os.environ.get("CONSOLE_PORT", "5006")))
-    args = parser.parse_args()
+    parser.add_argument("--host", default=settings().console_host)
+    parser.add_argument("--port", type=int, default=settings().console_port)
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     create_app().run(host=args.host, port=args.port, access_log=False, workers=1)
-
-
-if __name__ == "__main__":
-    main()
+    return 0

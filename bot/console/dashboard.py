@@ -1,10 +1,10 @@
 """The console's 看板: dashboard numbers, charts and the FAQ gap list over HTTP (signed-in agents).
 
     GET /api/dashboard?days=7                 numbers + gap groups (JSON); or ?since=…&until=…
-    GET /api/dashboard/chart/<name>.png?days=7   one chart (names: bot.ops.charts.CHARTS)
+    GET /api/dashboard/chart/<name>.png?days=7   one chart (names: bot.insights.charts.CHARTS)
     GET /api/dashboard/report.html?days=7      the same self-contained page `make report` writes
 
-Everything is computed by bot/ops (the same code as `make report`). One computation serves the
+Everything is computed by bot/insights (the same code as `make report`). One computation serves the
 JSON and the charts of a page load: results are kept for CACHE_SECONDS per window.
 """
 from __future__ import annotations
@@ -20,10 +20,10 @@ from sanic import Sanic, response
 from sanic.request import Request
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from bot.ops.charts import CHARTS, render_chart, render_charts
-from bot.ops.period import PeriodError, local_zone, period
-from bot.ops.report import collect, render_html, summary_cards
-from bot.ops.sources import tracker_db_url
+from bot.insights.charts import CHARTS, render_chart, render_charts
+from bot.insights.period import PeriodError, local_zone, period
+from bot.insights.report import collect, render_html, summary_cards
+from bot.insights.sources import tracker_db_url
 
 logger = logging.getLogger(__name__)
 CACHE_SECONDS = 30

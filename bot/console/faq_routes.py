@@ -21,9 +21,9 @@ from sanic import Sanic, response
 from sanic.request import Request
 
 from bot.errors import StaffError
-from bot.faq.changes import EXAMPLE_TOPICS, FaqChanges
-from bot.faq.retrain import job_status, start_job
-from bot.paths import project_root
+from bot.authoring.changes import EXAMPLE_TOPICS, FaqChanges
+from bot.training.retrain import job_status, start_job
+from bot.config import project_root
 
 
 def register_faq_routes(app: Sanic, authenticated: Callable, body: Callable[[Request], Dict[str, Any]],
@@ -46,8 +46,8 @@ def register_faq_routes(app: Sanic, authenticated: Callable, body: Callable[[Req
     @app.get("/api/faq/gaps")
     @authenticated
     async def faq_gaps_route(request: Request):
-        from bot.ops.gaps import faq_gaps
-        from bot.ops.sources import tracker_db_url
+        from bot.insights.gaps import faq_gaps
+        from bot.insights.sources import tracker_db_url
 
         try:
             days = int(request.args.get("days", "7"))

@@ -49,7 +49,7 @@ class ConsoleService:
     def ticket(self, number: str) -> Dict[str, Any]:
         ticket = self.store.get(number)
         if ticket is None:
-            raise TicketError(404, "工单不存在")
+            raise TicketError("工单不存在", 404)
         suggestions = [
             {**s, "title": self._title(s.get("intent")),
              "answer": self.faq_answer(s.get("intent"))}
@@ -74,9 +74,9 @@ class ConsoleService:
     async def reply(self, number: str, agent: Dict[str, Any], text: str) -> Dict[str, Any]:
         text = (text or "").strip()
         if not text:
-            raise TicketError(400, "回复内容不能为空")
+            raise TicketError("回复内容不能为空", 400)
         if len(text) > MAX_REPLY_CHARS:
-            raise TicketError(413, f"回复太长（最多 {MAX_REPLY_CHARS} 字）")
+            raise TicketError(f"回复太长（最多 {MAX_REPLY_CHARS} 字）", 413)
         ticket = self.store.reply_allowed(number, agent["id"])
         push = ticket["channel"] if ticket["channel"] in PUSH_CHANNELS else None
         message = self.store.add_message(number, "agent", text, agent_name=agent["name"], to_deliver=not push)
@@ -89,7 +89,7 @@ class ConsoleService:
     async def close(self, number: str, agent: Dict[str, Any], note: str) -> Dict[str, Any]:
         note = (note or "").strip()
         if not note:
-            raise TicketError(400, "请填写处理结果（结单备注）")
+            raise TicketError("请填写处理结果（结单备注）", 400)
         ticket = self.store.close(number, agent["id"], note[:2000])
         closing = self.faq.message("agent_closed")
         rating = self.faq.message("rating_ask")

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
-from bot.settings import HandoffSettings
+from bot.config import HandoffSettings
 from bot.topics import FALLBACK_INTENT, FAQ_TOPICS
 
 

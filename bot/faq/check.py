@@ -13,7 +13,7 @@ from typing import Dict, List, Set, Tuple
 import yaml
 
 from bot.faq.model import FaqError, load_faq
-from bot.paths import ROOT, faq_path
+from bot.config import ROOT, faq_path
 from bot.text import normalize_text
 from bot.topics import ALL_INTENTS, FAQ_TOPICS
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Set
 
-from bot.faq.safety import asks_for_secret
+from bot.privacy.secrets import asks_for_secret
 from bot.text import normalize_text
 
 DRAFTS_KEY = "drafts"

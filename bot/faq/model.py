@@ -8,7 +8,7 @@ from typing import Any, Dict, List, Mapping, Optional
 
 import yaml
 
-from bot.faq.safety import asks_for_secret
+from bot.privacy.secrets import asks_for_secret
 
 from bot.topics import FAQ_TOPICS, MUST_OFFER_HUMAN
 

@@ -10,6 +10,7 @@ import os
 import threading
 import time
 from pathlib import Path
+from functools import lru_cache
 from typing import Optional, Tuple
 
 from bot.faq.model import Faq, FaqError, load_faq
@@ -52,3 +53,16 @@ class FaqStore:
                     logger.exception("FAQ edit rejected, keeping the previous version")
                 self._stamp = stamp
         return self._faq
+
+
+@lru_cache(maxsize=4)
+def _store_for(path: str) -> FaqStore:
+    return FaqStore(Path(path))
+
+
+def shared_store() -> FaqStore:
+    """The process's store of the FAQ file in use (WALLET_FAQ or data/faq.yml): one watcher for
+    the actions, the channels, the console and the dashboard of a process."""
+    from bot.config import faq_path
+
+    return _store_for(str(faq_path()))

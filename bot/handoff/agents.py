@@ -12,8 +12,8 @@ from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import sessionmaker
 
-from bot.handoff.db import engine_for
-from bot.handoff.models import Agent, AgentSession, utcnow
+from bot.db.engine import engine_for
+from bot.db.models import Agent, AgentSession, utcnow
 
 MIN_PASSWORD_CHARS = 8
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Dict, Mapping, Optional, Tuple
 from zoneinfo import ZoneInfo
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -65,5 +65,8 @@ def opening_in_words(opening: datetime, now: datetime) -> str:
     return f"{prefix} {opening:%H:%M}"
 
 
-def weekly_summary(hours: SupportHours) -> List[str]:
-    return [f"{d} {s:%H:%M}-{e:%H:%M}" for d, (s, e) in hours.weekly.items()]
+def support_hours() -> SupportHours:
+    """The support team's hours from `support_hours:` in assistant.yml."""
+    from bot.config import settings
+
+    return SupportHours.from_config(settings().support_hours)

@@ -14,7 +14,7 @@ from typing import Any, Dict, List, Optional
 
 from bot.faq.model import Faq
 from bot.handoff.store import TicketStore
-from bot.settings import HandoffSettings
+from bot.config import HandoffSettings
 from bot.text import normalize_text
 
 _RATING = re.compile(r"^(?:/rate_)?([1-5一二三四五])\s*(?:分|星)?$")

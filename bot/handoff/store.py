@@ -13,8 +13,8 @@ from sqlalchemy import and_, func, insert, select, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import StaffError
-from bot.handoff.db import engine_for
-from bot.handoff.models import AuditEntry, Ticket, TicketMessage, iso, utcnow
+from bot.db.engine import engine_for
+from bot.db.models import AuditEntry, Ticket, TicketMessage, iso, utcnow
 from bot.handoff.queue import priority_for
 
 REASONS = ("contact_human", "low_confidence", "out_of_scope", "not_solved", "scam_signal")
@@ -43,10 +43,7 @@ class HandoffRequest:
 
 
 class TicketError(StaffError):
-    """A console action on a ticket that cannot be done."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message, status)
+    """A console action on a ticket that cannot be done (message, HTTP status: as StaffError)."""
 
 
 def ticket_dict(t: Ticket, agent_name: Optional[str] = None) -> Dict[str, Any]:
@@ -267,7 +264,7 @@ class TicketStore:
     # -- agent side ------------------------------------------------------------------------
     def queue(self) -> List[Dict[str, Any]]:
         """Active tickets: unclaimed first by priority then age, then the claimed ones."""
-        from bot.handoff.models import Agent
+        from bot.db.models import Agent
 
         last_message = (
             select(TicketMessage.ticket_id, func.max(TicketMessage.id).label("last_id"))
@@ -284,7 +281,7 @@ class TicketStore:
             return [{**ticket_dict(t, name), "last_message_id": last_id or 0} for t, name, last_id in rows]
 
     def get(self, number: str) -> Optional[Dict[str, Any]]:
-        from bot.handoff.models import Agent
+        from bot.db.models import Agent
 
         with self._session() as s:
             row = s.execute(select(Ticket, Agent.name).outerjoin(Agent, Agent.id == Ticket.agent_id)
@@ -307,20 +304,20 @@ class TicketStore:
                             .values(status="claimed", agent_id=agent_id, claimed_at=utcnow())).rowcount
         ticket = self.get(number)
         if ticket is None:
-            raise TicketError(404, "工单不存在")
+            raise TicketError("工单不存在", 404)
         if not won:
-            raise TicketError(409, f"工单已被{ticket['agent'] or '其他坐席'}接手" if ticket["status"] == "claimed"
-                              else f"工单状态为 {ticket['status']}，无法接手")
+            raise TicketError(f"工单已被{ticket['agent'] or '其他坐席'}接手" if ticket["status"] == "claimed"
+                              else f"工单状态为 {ticket['status']}，无法接手", 409)
         return ticket
 
     def _require_owner(self, number: str, agent_id: int) -> Dict[str, Any]:
         ticket = self.get(number)
         if ticket is None:
-            raise TicketError(404, "工单不存在")
+            raise TicketError("工单不存在", 404)
         if ticket["status"] != "claimed":
-            raise TicketError(409, "请先接手该工单" if ticket["status"] == "open" else "工单已结束")
+            raise TicketError("请先接手该工单" if ticket["status"] == "open" else "工单已结束", 409)
         if ticket["agent_id"] != agent_id:
-            raise TicketError(403, f"该工单由{ticket['agent']}处理")
+            raise TicketError(f"该工单由{ticket['agent']}处理", 403)
         return ticket
 
     def transfer(self, number: str, agent_id: int, to_agent_id: int) -> Dict[str, Any]:
@@ -338,7 +335,7 @@ class TicketStore:
                              .values(status="closed", closed_at=utcnow(), resolution_note=note,
                                      awaiting_rating=True)).rowcount
         if not done:
-            raise TicketError(409, "工单已结束")
+            raise TicketError("工单已结束", 409)
         return self.get(number)
 
     def reply_allowed(self, number: str, agent_id: int) -> Dict[str, Any]:

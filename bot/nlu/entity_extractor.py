@@ -10,7 +10,7 @@ from rasa.shared.nlu.training_data.message import Message
 
 from bot.nlu.base import ConfiguredComponent
 from bot.nlu.entities import extract_entities
-from bot.paths import project_path
+from bot.config import project_path
 
 
 @DefaultV1Recipe.register(

@@ -2,18 +2,17 @@
 
 A finding is right when it overlaps a labelled secret; a secret is caught when its digits or
 characters no longer appear in the masked text (cards and phones keep only their last four).
-Run: .venv/bin/python -m bot.privacy.metrics
+Run: .venv/bin/python -m bot privacy-report
 """
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import yaml
 
-from bot.paths import ROOT
+from bot.config import ROOT
 from bot.privacy.masker import mask
 
 CORPUS = ROOT / "tests" / "data" / "pii_corpus.yml"
@@ -78,7 +77,7 @@ def load_corpus(path: Path = CORPUS) -> Dict:
     return yaml.safe_load(path.read_text(encoding="utf-8"))
 
 
-def main() -> int:
+def main(argv: Optional[List[str]] = None) -> int:
     corpus = load_corpus()
     result = score(corpus)
     print(f"masker on {len(corpus['positive'])} positive / {len(corpus['negative'])} negative cases: "
@@ -89,6 +88,3 @@ def main() -> int:
         print("  false alarm:", line)
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

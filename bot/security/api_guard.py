@@ -68,21 +68,3 @@ def guard_middleware(response_json: Callable[..., Any]):
         return None
 
     return guard
-
-
-def install() -> None:
-    """Wrap rasa.core.run.configure_app so every `rasa run` app gets the guard (idempotent)."""
-    import rasa.core.run as run
-    from sanic import response
-
-    if getattr(run.configure_app, "_wallet_guarded", False):
-        return
-    original = run.configure_app
-
-    def configure_app(*args, **kwargs):
-        app = original(*args, **kwargs)
-        app.register_middleware(guard_middleware(response.json), "request")
-        return app
-
-    configure_app._wallet_guarded = True  # type: ignore[attr-defined]
-    run.configure_app = configure_app

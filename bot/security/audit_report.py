@@ -8,7 +8,6 @@ look like a clean one.
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Dict, List
 
@@ -29,7 +28,7 @@ def summarise(report: Dict, exceptions: Dict[str, str]) -> Dict[str, List[str]]:
 
 
 def main(argv: List[str]) -> int:
-    report_path, exceptions_path = Path(argv[1]), Path(argv[2])
+    report_path, exceptions_path = Path(argv[0]), Path(argv[1])
     if not report_path.exists():
         print("audit: pip-audit produced no report (see its output above): NOT AUDITED")
         return 2
@@ -50,6 +49,3 @@ def main(argv: List[str]) -> int:
         return 1
     return 2 if result["skipped"] else 0
 
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv))

@@ -11,14 +11,14 @@ import ipaddress
 from functools import lru_cache
 from typing import Any, Dict, Optional
 
-from bot.settings import _raw_settings
+from bot.config import settings
 
 DEFAULT_TRUSTED_PROXIES = ("127.0.0.1", "::1")
 
 
 @lru_cache(maxsize=1)
 def security_settings() -> Dict[str, Any]:
-    return dict(_raw_settings().get("security") or {})
+    return dict(settings().security)
 
 
 def trusted_proxies() -> tuple:

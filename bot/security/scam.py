@@ -2,7 +2,7 @@
 
 A message that mentions a "安全账户", screen sharing, 刷单 or someone asking for the code is
 treated as a fraud report whatever else it asks: the user gets the urgent safety steps and a
-top-priority hand-off. Phrases and the app's official domains are in config/assistant.yml
+top-priority hand-off. Phrases and the app's official domains are in assistant.yml
 (`scam:`), so support staff add a new scam's wording without touching code.
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import List, Tuple
 
-from bot.settings import _raw_settings
+from bot.config import settings
 
 DEFAULT_PHRASES = (
     "安全账户", "安全账号", "屏幕共享", "共享屏幕", "刷单", "验证码发给我", "把验证码发给", "把验证码告诉",
@@ -32,7 +32,7 @@ class ScamSettings:
 
 @lru_cache(maxsize=1)
 def scam_settings() -> ScamSettings:
-    raw = _raw_settings().get("scam") or {}
+    raw = settings().scam
     return ScamSettings(
         phrases=tuple(str(p).lower() for p in raw.get("phrases") or DEFAULT_PHRASES),
         official_domains=tuple(str(d).lower() for d in raw.get("official_domains") or DEFAULT_OFFICIAL_DOMAINS),

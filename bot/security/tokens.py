@@ -3,8 +3,8 @@
 One secret per installation: WALLET_SECRET_KEY, or var/secret.key (created on first use, mode
 0600, shared by every process and instance started from this checkout). Each use gets its own
 key derived from it, so a widget token can never pass as an API token.
-  .venv/bin/python -m bot.security.tokens jwt-secret   # for `rasa run --jwt-secret`
-  .venv/bin/python -m bot.security.tokens api-token    # a JWT for curl against Rasa's API
+  .venv/bin/python -m bot token jwt-secret   # for `rasa run --jwt-secret`
+  .venv/bin/python -m bot token api-token    # a JWT for curl against Rasa's API
 """
 from __future__ import annotations
 
@@ -18,11 +18,11 @@ import time
 import uuid
 from functools import lru_cache
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import List, Optional, Tuple
 
 import jwt
 
-from bot.paths import ROOT
+from bot.config import settings
 
 SESSION_TTL_SECONDS = 30 * 24 * 3600
 """A widget keeps its conversation across reloads for this long."""
@@ -30,12 +30,12 @@ API_TOKEN_TTL_SECONDS = 3600
 
 
 def _key_file() -> Path:
-    return Path(os.environ.get("WALLET_SECRET_FILE") or ROOT / "var" / "secret.key")
+    return settings().secret_file
 
 
 @lru_cache(maxsize=1)
 def secret_key() -> bytes:
-    from_env = os.environ.get("WALLET_SECRET_KEY", "").strip()
+    from_env = settings().secret_key
     if from_env:
         return from_env.encode()
     path = _key_file()
@@ -104,16 +104,13 @@ def api_headers() -> dict:
     return {"Authorization": f"Bearer {api_token()}"}
 
 
-def main(argv) -> int:
-    if argv[1:] == ["jwt-secret"]:
+def main(argv: List[str]) -> int:
+    if argv == ["jwt-secret"]:
         print(jwt_secret())
-    elif argv[1:] == ["api-token"]:
+    elif argv == ["api-token"]:
         print(api_token("developer"))
     else:
-        print("usage: python -m bot.security.tokens jwt-secret|api-token", file=sys.stderr)
+        print("usage: bot token jwt-secret|api-token", file=sys.stderr)
         return 2
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv))

@@ -9,7 +9,6 @@ the schema itself on every call and was 60 % of the server's busy time in our pr
 from __future__ import annotations
 
 import logging
-import os
 from functools import lru_cache
 from typing import Any, Dict, List, Optional
 
@@ -20,6 +19,7 @@ from rasa.shared.core.events import Event
 from rasa.shared.core.trackers import EventVerbosity
 from rasa.shared.exceptions import RasaException
 from rasa_sdk.executor import ActionExecutor
+from bot.config import settings
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ ACTIONS_PACKAGE = "actions"
 
 
 def inprocess_enabled() -> bool:
-    return os.environ.get("WALLET_ACTIONS", "inprocess").strip().lower() != "server"
+    return settings().inprocess_actions
 
 
 @lru_cache(maxsize=1)

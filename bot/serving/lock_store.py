@@ -24,6 +24,7 @@ import time
 import uuid
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator, Dict, Optional
+from urllib.parse import urlparse
 
 import redis.asyncio as aioredis
 from rasa.core.lock import TicketLock
@@ -86,3 +87,11 @@ class AsyncRedisLockStore(RedisLockStore):
                 await client.eval(_RELEASE, 1, key, token)
             except aioredis.RedisError:  # the lock expires by itself after its lifetime
                 logger.warning("could not release the lock of %s; it expires in %.0f s", conversation_id, lock_lifetime)
+
+
+def redis_lock_store_yaml(redis_url: str, key_prefix: str) -> str:
+    """The `lock_store:` block of endpoints.yml for this store (workers, bench, scale-out)."""
+    rd = urlparse(redis_url)
+    return ("lock_store:\n  type: bot.serving.lock_store.AsyncRedisLockStore\n"
+            f"  url: {rd.hostname or '127.0.0.1'}\n  port: {rd.port or 6379}\n"
+            f"  db: {int((rd.path or '/1').lstrip('/') or 1)}\n  key_prefix: {key_prefix}\n")

@@ -5,17 +5,17 @@ example; with TensorFlow's graph mode that first traces and compiles the whole t
 (autograph), which was the largest single part of our server's start-up. Run eagerly, the same
 step creates the same variables, the trained weights are then loaded over them exactly as
 before, and prediction is still traced into a graph. Parses are identical (tests/test_serving.py).
-Installed when our NLU components are imported, i.e. in every process that loads our model;
+Installed by bot/serving/patches.py (every server we start, `bot eval`, the simulator);
 WALLET_FAST_MODEL_LOAD=0 turns it off.
 """
 from __future__ import annotations
 
-import os
 from typing import Any, Optional
+from bot.config import settings
 
 
 def install() -> None:
-    if os.environ.get("WALLET_FAST_MODEL_LOAD", "1").strip() == "0":
+    if not settings().fast_model_load:
         return
     from rasa.utils.tensorflow.models import RasaModel
 

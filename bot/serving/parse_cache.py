@@ -7,7 +7,6 @@ LRU, one per loaded model (a new model gets a new processor and so a new cache).
 from __future__ import annotations
 
 import copy
-import os
 from collections import OrderedDict
 from typing import Any, Dict, Optional
 
@@ -15,10 +14,9 @@ DEFAULT_SIZE = 20_000
 
 
 def cache_size() -> int:
-    try:
-        return max(0, int(os.environ.get("WALLET_PARSE_CACHE", DEFAULT_SIZE)))
-    except ValueError:
-        return DEFAULT_SIZE
+    from bot.config import settings
+
+    return settings().parse_cache_size
 
 
 class ParseCache:

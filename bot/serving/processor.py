@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 from typing import Any, Callable, Dict, Optional
 
 from rasa.core.actions.action import RemoteAction
@@ -21,7 +20,8 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from bot.serving.graph_runner import SequentialGraphRunner
 from bot.serving.inprocess_actions import InProcessAction, executor, inprocess_enabled
 from bot.serving.parse_cache import ParseCache, cache_size
-from bot.serving import rule_states
+from bot.serving import patches
+from bot.config import settings
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +39,6 @@ class FastMessageProcessor(MessageProcessor):
         fast.parse_cache = ParseCache(cache_size())
         fast.domain_dict = processor.domain.as_dict()
         fast.inprocess = inprocess_enabled()
-        rule_states.install()
         if type(processor.graph_runner) is DaskGraphRunner:
             fast.graph_runner = SequentialGraphRunner.adopt(processor.graph_runner)
         return fast
@@ -76,12 +75,12 @@ class FastMessageProcessor(MessageProcessor):
 
 def fast_processor_enabled() -> bool:
     """WALLET_PROCESSOR=stock runs Rasa's own processor (for comparisons and bisecting)."""
-    return os.environ.get("WALLET_PROCESSOR", "fast").strip().lower() != "stock"
+    return settings().fast_processor
 
 
 def ensure_fast_processor(agent: Optional[Agent]) -> None:
     """Give a (newly) loaded model our processor; cheap when it already has it."""
-    if not fast_processor_enabled() or agent is None or agent.processor is None or isinstance(agent.processor, FastMessageProcessor):
+    if not (patches.installed() and fast_processor_enabled()) or agent is None or agent.processor is None or isinstance(agent.processor, FastMessageProcessor):
         return
     agent.processor = FastMessageProcessor.adopt(agent.processor)
     # The loaded model (TensorFlow, spaCy, jieba's dictionary) is millions of long-lived

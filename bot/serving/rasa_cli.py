@@ -1,19 +1,24 @@
-"""`rasa` with our early imports: `python -m bot.serving.rasa_cli run …` is `rasa run …`.
-
-Why: see early_imports.py (skops imported before TensorFlow saves ~13 s of every start).
+"""The Rasa entry point of every server we start: `bot rasa run …` is `rasa run …` with our
+Rasa patches installed first (bot/serving/patches.py: refused, with a warning, on a Rasa
+version they were not written for) and skops imported before TensorFlow (early_imports.py:
+~13 s of every start).
 """
 from __future__ import annotations
 
 import sys
+from typing import List, Optional
 
 from bot.serving.early_imports import import_skops
 
 
-def main() -> int:
+def main(argv: Optional[List[str]] = None) -> int:
     import_skops()
+    from bot.serving.patches import install
+
+    install()
     from rasa.__main__ import main as rasa_main
 
-    sys.argv[0] = "rasa"
+    sys.argv = ["rasa", *(sys.argv[1:] if argv is None else argv)]
     return rasa_main()
 
 

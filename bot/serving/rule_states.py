@@ -21,7 +21,6 @@ walk the same few paths, so the same recent states come back all the time.
 """
 from __future__ import annotations
 
-import os
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
@@ -31,6 +30,7 @@ from rasa.shared.core.constants import PREVIOUS_ACTION
 from rasa.shared.core.domain import Domain, State
 from rasa.shared.core.events import ActionExecuted, Event
 from rasa.shared.core.trackers import DialogueStateTracker
+from bot.config import settings
 
 _MEMO_ATTRIBUTE = "_wallet_states_memo"
 _stock = Domain.states_for_tracker_history
@@ -49,7 +49,7 @@ class _Replay:
 
 
 def enabled() -> bool:
-    return os.environ.get("WALLET_INCREMENTAL_STATES", "1").strip() != "0"
+    return settings().incremental_states
 
 
 def _copy(state: State) -> State:

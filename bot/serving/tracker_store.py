@@ -13,7 +13,6 @@ Configure in endpoints.yml:  tracker_store: {type: bot.serving.tracker_store.Cac
 from __future__ import annotations
 
 import json
-import os
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Dict, Optional
@@ -26,8 +25,9 @@ from rasa.shared.nlu.constants import INTENT_NAME_KEY
 from sqlalchemy.pool import QueuePool
 
 from bot.privacy.masker import mask_text
+from bot.config import settings
 
-DEFAULT_CACHED_CONVERSATIONS = 2_000  # ~30 KB each measured: ~60 MB at most
+
 
 
 @dataclass
@@ -46,7 +46,7 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         super().__init__(*args, **kwargs)
         if self.engine.url.get_backend_name() == "sqlite" and self.engine.url.database not in (None, "", ":memory:"):
             self._use_pooled_sqlite()
-        size = cached_conversations or os.environ.get("WALLET_TRACKER_CACHE", DEFAULT_CACHED_CONVERSATIONS)
+        size = cached_conversations or settings().tracker_cache_size
         self.cache_size = int(size)
         self._cache: "OrderedDict[str, _Entry]" = OrderedDict()
         table = self.SQLEvent.__table__

@@ -17,11 +17,11 @@ the locks cannot wait on each other.
 from __future__ import annotations
 
 import asyncio
-import os
 import weakref
 from collections import deque
 from contextlib import asynccontextmanager
 from typing import AsyncIterator, Deque, Optional
+from bot.config import settings
 
 
 class TurnGate:
@@ -74,11 +74,7 @@ class TurnGate:
 
 
 def turn_slots() -> int:
-    raw = os.environ.get("WALLET_TURN_SLOTS", "2").strip()
-    try:
-        return max(0, int(raw))
-    except ValueError:
-        return 2
+    return settings().turn_slots
 
 
 _gates: "weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, TurnGate]" = weakref.WeakKeyDictionary()

@@ -1,0 +1,1 @@
+"""Staff changes to the FAQ and the training data: add an example, draft a topic, history, rollback."""

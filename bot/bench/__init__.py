@@ -1,1 +1,0 @@
-"""`make bench`: drive the REST channel with simulated users and measure (issue 5)."""

@@ -1,0 +1,191 @@
+"""All of our configuration, read in one place: `assistant.yml` (behaviour) and every `WALLET_*`
+environment variable (deployment), as one frozen `Settings` object.
+
+Rasa's own files (config.yml, domain.yml, credentials.yml, endpoints.yml) stay Rasa's; this is
+what Rasa does not know about. Modules ask `settings()` (read once, cached) instead of reading
+the environment themselves, so `ENVIRONMENT` below is the complete list of knobs; tests that change
+the environment call `reload_settings()`. `tests/test_architecture.py` fails when a module outside
+this one reads a `WALLET_*` variable.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Dict
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# Every environment variable of ours: name -> what it does (docs/configuration.md lists them all).
+ENVIRONMENT: Dict[str, str] = {
+    "WALLET_SETTINGS": "path of assistant.yml (default: assistant.yml in the project)",
+    "WALLET_FAQ": "path of the FAQ file (default data/faq.yml)",
+    "WALLET_PROJECT_ROOT": "project the staff tools edit and retrain (default: this checkout)",
+    "WALLET_ENDPOINTS": "endpoints.yml the dashboard reads the tracker store from",
+    "WALLET_ENTITIES": "entity word lists the NLU reads (default data/entities.yml)",
+    "WALLET_DB_URL": "tickets, agents, notices, FAQ changes (overrides handoff.database_url)",
+    "WALLET_TRACKER_DB_URL": "tracker store the dashboard reads (default: from endpoints.yml)",
+    "WALLET_RASA_URL": "where the console reaches Rasa's HTTP API (overrides handoff.rasa_url)",
+    "WALLET_SECRET_KEY": "the installation's signing secret (default: var/secret.key)",
+    "WALLET_SECRET_FILE": "where the signing secret is kept (default var/secret.key)",
+    "WALLET_EVAL_TSV": "labelled questions the retrain gate evaluates on",
+    "WALLET_ACTIONS": "inprocess (default) or server: run actions through the action server",
+    "WALLET_PROCESSOR": "fast (default) or stock: Rasa's own message processor",
+    "WALLET_FAST_MODEL_LOAD": "1 (default) or 0: DIET's warm-up step runs eagerly at load",
+    "WALLET_INCREMENTAL_STATES": "1 (default) or 0: RulePolicy's states computed once per event",
+    "WALLET_PARSE_CACHE": "parsed messages kept per process (default 20000; 0 = off)",
+    "WALLET_TRACKER_CACHE": "conversations the tracker store keeps in memory (default 2000)",
+    "WALLET_TURN_SLOTS": "user turns in progress per process (default 2; 0 = no gate)",
+    "WALLET_SOCKETIO_REDIS": "redis://… relays socket.io pushes between processes",
+    "WALLET_PG_URL": "PostgreSQL of the scale-out (default postgresql://postgres@127.0.0.1:5432/test)",
+    "WALLET_REDIS_URL": "Redis of workers and the scale-out (default redis://127.0.0.1:6379/1)",
+    "CONSOLE_HOST": "agent console address (default 127.0.0.1)",
+    "CONSOLE_PORT": "agent console port (default 5006)",
+}
+
+
+def project_path(env_var: str, default: str) -> Path:
+    """A path from an environment variable, else `default` relative to the project root."""
+    value = os.environ.get(env_var)
+    return Path(value) if value else ROOT / default
+
+
+def project_root() -> Path:
+    """The project staff tools edit and retrain (WALLET_PROJECT_ROOT; tests use a temp copy)."""
+    return project_path("WALLET_PROJECT_ROOT", ".").resolve()
+
+
+def faq_path() -> Path:
+    return project_path("WALLET_FAQ", "data/faq.yml")
+
+
+def settings_path() -> Path:
+    return project_path("WALLET_SETTINGS", "assistant.yml")
+
+
+def endpoints_path() -> Path:
+    return project_path("WALLET_ENDPOINTS", "endpoints.yml")
+
+
+@dataclass(frozen=True)
+class HandoffSettings:
+    clarify_enabled: bool = True
+    clarify_min_confidence: float = 0.15
+    clarify_max_gap: float = 0.25
+    recent_messages: int = 10
+    database_url: str = "sqlite:///var/wallet.db"
+    cancel_phrases: tuple = ("取消转人工",)
+    session_ttl_seconds: int = 28800
+    rasa_url: str = "http://127.0.0.1:5005"
+
+
+@dataclass(frozen=True)
+class Settings:
+    handoff: HandoffSettings
+    # Sections of assistant.yml whose owners parse them (bot.handoff.hours, bot.security, …).
+    support_hours: Dict[str, Any] = field(default_factory=dict)
+    scam: Dict[str, Any] = field(default_factory=dict)
+    security: Dict[str, Any] = field(default_factory=dict)
+    retrain: Dict[str, Any] = field(default_factory=dict)
+    # The environment (see ENVIRONMENT).
+    tracker_db_url: str = ""
+    secret_key: str = ""
+    secret_file: Path = ROOT / "var" / "secret.key"
+    eval_tsv: str = ""
+    inprocess_actions: bool = True
+    fast_processor: bool = True
+    fast_model_load: bool = True
+    incremental_states: bool = True
+    parse_cache_size: int = 20000
+    tracker_cache_size: int = 2000
+    turn_slots: int = 2
+    socketio_redis: str = ""
+    pg_url: str = "postgresql://postgres@127.0.0.1:5432/test"
+    redis_url: str = "redis://127.0.0.1:6379/1"
+    console_host: str = "127.0.0.1"
+    console_port: int = 5006
+
+
+def _absolute_sqlite(url: str) -> str:
+    """Relative SQLite paths are relative to the project root, not the working directory."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite://":
+        path = ROOT / url[len(prefix):]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return prefix + str(path)
+    return url
+
+
+def _yaml_settings() -> dict:
+    path = settings_path()
+    if not path.exists():
+        return {}
+    with open(path, encoding="utf-8") as handle:
+        return yaml.safe_load(handle) or {}
+
+
+def _env(name: str, default: str = "") -> str:
+    return os.environ.get(name, "").strip() or default
+
+
+def _env_int(name: str, default: int, minimum: int = 0) -> int:
+    try:
+        return max(minimum, int(_env(name, str(default))))
+    except ValueError:
+        return default
+
+
+def _handoff(raw: dict) -> HandoffSettings:
+    known = {k: v for k, v in (raw or {}).items() if k in {f.name for f in fields(HandoffSettings)}}
+    if "cancel_phrases" in known:
+        known["cancel_phrases"] = tuple(known["cancel_phrases"])
+    base = HandoffSettings(**known)
+    url = _env("WALLET_DB_URL", base.database_url)
+    return HandoffSettings(**{**base.__dict__, "database_url": _absolute_sqlite(url),
+                              "rasa_url": _env("WALLET_RASA_URL", base.rasa_url)})
+
+
+def load_settings() -> Settings:
+    raw = _yaml_settings()
+    return Settings(
+        handoff=_handoff(raw.get("handoff") or {}),
+        support_hours=dict(raw.get("support_hours") or {}),
+        scam=dict(raw.get("scam") or {}),
+        security=dict(raw.get("security") or {}),
+        retrain=dict(raw.get("retrain") or {}),
+        tracker_db_url=_env("WALLET_TRACKER_DB_URL"),
+        secret_key=_env("WALLET_SECRET_KEY"),
+        secret_file=Path(_env("WALLET_SECRET_FILE") or ROOT / "var" / "secret.key"),
+        eval_tsv=_env("WALLET_EVAL_TSV"),
+        inprocess_actions=_env("WALLET_ACTIONS", "inprocess").lower() != "server",
+        fast_processor=_env("WALLET_PROCESSOR", "fast").lower() != "stock",
+        fast_model_load=_env("WALLET_FAST_MODEL_LOAD", "1") != "0",
+        incremental_states=_env("WALLET_INCREMENTAL_STATES", "1") != "0",
+        parse_cache_size=_env_int("WALLET_PARSE_CACHE", Settings.parse_cache_size),
+        tracker_cache_size=_env_int("WALLET_TRACKER_CACHE", Settings.tracker_cache_size, minimum=1),
+        turn_slots=_env_int("WALLET_TURN_SLOTS", Settings.turn_slots),
+        socketio_redis=_env("WALLET_SOCKETIO_REDIS"),
+        pg_url=_env("WALLET_PG_URL", Settings.pg_url),
+        redis_url=_env("WALLET_REDIS_URL", Settings.redis_url),
+        console_host=_env("CONSOLE_HOST", Settings.console_host),
+        console_port=_env_int("CONSOLE_PORT", Settings.console_port, minimum=1),
+    )
+
+
+@lru_cache(maxsize=1)
+def settings() -> Settings:
+    """The settings of this process (read on first use)."""
+    return load_settings()
+
+
+def reload_settings() -> Settings:
+    """Read assistant.yml and the environment again (tests, tools that change the environment)."""
+    settings.cache_clear()
+    return settings()
+
+
+def handoff_settings() -> HandoffSettings:
+    return settings().handoff

@@ -1,3 +1,0 @@
-from bot.console.app import main
-
-main()

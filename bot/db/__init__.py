@@ -1,0 +1,1 @@
+"""Our database: the engine per URL, every table of ours (models.py) and its Alembic migrations."""

@@ -1,1 +1,0 @@
-"""`make eval`: how well the trained model generalises to real user questions."""

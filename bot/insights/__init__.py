@@ -1,0 +1,1 @@
+"""The support lead's dashboard: analytics from the tracker store and tickets, FAQ gaps, charts, report."""

@@ -1,0 +1,1 @@
+"""Incident and maintenance notices: stored, timed, shown before the FAQ answer, API and CLI."""

@@ -1,1 +1,0 @@
-"""Operations tools for support leads: service notices, analytics and reports."""

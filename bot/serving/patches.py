@@ -1,0 +1,103 @@
+"""The one place where our changes to Rasa's internals are switched on: `install()`.
+
+Every Rasa server we start runs `bot rasa …` (bot/serving/rasa_cli.py), which calls `install()`
+before Rasa reads its command line. Nothing is patched by importing a module.
+
+- Always: `rasa.core.run.configure_app` is wrapped so every `rasa run` app gets the JSON guard of
+  its HTTP API (bot/security/api_guard.py: clear 400s instead of Rasa's 500s). It is a security
+  measure, uses only that public function, and so does not depend on the version.
+- The speed-ups rely on private members of Rasa 3.6 (`PRIVATE_MEMBERS`), so `install()` first
+  checks the Rasa version and that every one of them is still there. On any other version it
+  installs none of them, logs why, and Rasa runs its stock code: slower, the same answers (the
+  speed-ups are equivalence-tested against the stock path in tests/test_serving.py and
+  tests/test_rule_states.py). They are:
+- `RasaModel.load`: DIET's warm-up step runs eagerly (model_load.py);
+- `Domain.states_for_tracker_history`, `RulePolicy._get_possible_keys`: dialogue states once per
+  event (rule_states.py);
+- the fast message processor, swapped in when the server has loaded a model (processor.py).
+"""
+from __future__ import annotations
+
+import logging
+from typing import Optional, Tuple
+
+logger = logging.getLogger(__name__)
+
+SUPPORTED_RASA_VERSIONS: Tuple[str, ...] = ("3.6.21",)
+
+# (module, object, member): private members of Rasa our patches call or replace.
+PRIVATE_MEMBERS: Tuple[Tuple[str, str, str], ...] = (
+    ("rasa.shared.core.domain", "Domain", "_get_prev_action_sub_state"),
+    ("rasa.shared.core.domain", "Domain", "_remove_rule_only_features"),
+    ("rasa.shared.core.domain", "Domain", "_substitute_rule_only_user_input"),
+    ("rasa.shared.core.domain", "Domain", "_clean_state"),
+    ("rasa.shared.core.domain", "Domain", "states_for_tracker_history"),
+    ("rasa.core.policies.rule_policy", "RulePolicy", "_get_possible_keys"),
+    ("rasa.core.policies.rule_policy", "RulePolicy", "_rule_key_to_state"),
+    ("rasa.core.processor", "MessageProcessor", "_get_action"),
+    ("rasa.engine.runner.dask", "DaskGraphRunner", "_build_dask_graph"),
+    ("rasa.utils.tensorflow.models", "RasaModel", "load"),
+)
+
+_state: Optional[bool] = None  # None: not asked yet; True: installed; False: refused
+
+
+def refusal() -> Optional[str]:
+    """Why the patches cannot be installed on this Rasa, or None when they can."""
+    import importlib
+
+    import rasa
+
+    if rasa.__version__ not in SUPPORTED_RASA_VERSIONS:
+        return (f"Rasa {rasa.__version__} is not a version these speed-ups were written for "
+                f"({', '.join(SUPPORTED_RASA_VERSIONS)})")
+    for module, owner, member in PRIVATE_MEMBERS:
+        target = importlib.import_module(module)
+        if owner is not None:
+            target = getattr(target, owner, None)
+        if target is None or not hasattr(target, member):
+            return f"{module}.{owner + '.' if owner else ''}{member} is missing"
+    return None
+
+
+def install() -> bool:
+    """Install the API guard and, on a Rasa we know, the speed-ups (once); False and a warning
+    when the speed-ups were refused."""
+    global _state
+    if _state is not None:
+        return _state
+    _guard_rasa_api()
+    reason = refusal()
+    if reason is not None:
+        logger.warning("钱包小助手: Rasa speed-ups NOT installed: %s. "
+                       "Running Rasa's stock code (slower, same answers).", reason)
+        _state = False
+        return False
+    from bot.serving import model_load, rule_states
+
+    model_load.install()
+    rule_states.install()
+    _state = True
+    return True
+
+
+def _guard_rasa_api() -> None:
+    """Wrap rasa.core.run.configure_app so every `rasa run` app gets our JSON guard."""
+    import rasa.core.run as run
+    from sanic import response
+
+    from bot.security.api_guard import guard_middleware
+
+    original = run.configure_app
+
+    def configure_app(*args, **kwargs):
+        app = original(*args, **kwargs)
+        app.register_middleware(guard_middleware(response.json), "request")
+        return app
+
+    run.configure_app = configure_app
+
+
+def installed() -> bool:
+    """True once `install()` has installed the speed-ups (the fast processor asks this)."""
+    return bool(_state)

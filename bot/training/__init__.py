@@ -1,0 +1,1 @@
+"""Training, evaluation (`make eval`), the eval gate, the model switch and the retrain job."""
