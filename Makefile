@@ -10,7 +10,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 export SQLALCHEMY_SILENCE_UBER_WARNING := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help setup train model run shell actions scale test check validate eval report retrain bench audit clean
+.PHONY: help setup train model run shell actions scale test test-fast lint check validate eval report retrain bench audit clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -24,14 +24,14 @@ model: setup
 train: setup ## train the model (always)
 	@FORCE=1 scripts/train_if_changed.sh
 
-run: model ## set up, train if data changed, start Rasa (REST + HTTP API on :5005) and the action server
+run: model ## set up, train if data changed, start Rasa (REST + HTTP API on :5005) and the agent console (:5006)
 	@scripts/run.sh
 
 shell: model ## chat in the terminal (rasa shell, Chinese, with buttons)
 	@scripts/run.sh shell
 
 scale: model ## scale-out locally: nginx on :8080 before 2 Rasa servers, PostgreSQL + Redis (SCALE_INSTANCES=N)
-	@PYTHONWARNINGS=ignore $(BIN)/python -m bot.scale.cluster
+	@PYTHONWARNINGS=ignore $(BIN)/python -m bot scale
 
 actions: setup ## start only the action server (port 5055)
 	@SANIC_HOST=$${ACTION_HOST:-127.0.0.1} $(RASA) run actions --actions actions --port 5055
@@ -46,16 +46,22 @@ eval: model ## evaluate on a labelled TSV (EVAL=path; default ../shared/eval/rea
 	@$(BIN)/bot eval $(EVAL) --model $(MODEL) --out reports
 
 report: setup ## the support lead's dashboard → reports/dashboard/index.html (REPORT_ARGS="--days 30")
-	@PYTHONWARNINGS=ignore $(BIN)/python -m bot.ops.report $(REPORT_ARGS)
+	@PYTHONWARNINGS=ignore $(BIN)/python -m bot report $(REPORT_ARGS)
 
 retrain: setup ## after FAQ example changes: fast update, eval compared, switch the running model if not worse
 	@PYTHONWARNINGS=ignore $(BIN)/bot faq retrain --wait $(RETRAIN_ARGS)
 
 bench: model ## ours (1 process, 2 workers) vs stock `rasa init` vs scale-out, same run (BENCH_ARGS="--seconds 20")
-	@PYTHONWARNINGS=ignore $(BIN)/python -m bot.bench.run $(BENCH_ARGS)
+	@PYTHONWARNINGS=ignore $(BIN)/python -m bot bench $(BENCH_ARGS)
 
-test: model check validate ## run every test (unit, model, servers, Rasa test stories)
+test: setup ## every test: lint + fast lane first (no model), checks, train if needed, model/server tests, stories
 	@scripts/test.sh
+
+test-fast: setup ## the tests that need no model, server, browser or PostgreSQL (seconds; no training)
+	@scripts/test.sh --fast
+
+lint: setup ## ruff over bot actions tests scripts (bugs and dead code, see pyproject.toml)
+	@$(BIN)/ruff check bot actions tests scripts
 
 audit: setup ## pip-audit over requirements.lock (own venv); exit 2 when the vulnerability service is unreachable
 	@scripts/audit.sh
