@@ -11,6 +11,7 @@ from actions.shared import faq, send
 from actions.handoff_actions import open_handoff
 from bot.dialogue.escalation import escalation_reason
 from bot.dialogue.history import latest_user_text
+from bot.faq.answer import answer_messages
 from bot.faq.render import render_topic
 from bot.notices.text import messages_before_answer
 from bot.text import MAX_NLU_CHARS
@@ -46,7 +47,7 @@ class ActionAnswerFaq(Action):
             send(dispatcher, messages_before_answer(current, topic))  # after the safety steps, not before
             return [SlotSet("last_topic", topic)] + await open_handoff(dispatcher, tracker, "scam_signal")
         send(dispatcher, messages_before_answer(current, topic))  # active service notices first
-        send(dispatcher, render_topic(current, current.topics[topic], entities))
+        send(dispatcher, answer_messages(current, current.topics[topic], entities, latest_user_text(tracker.events)))
         return [SlotSet("last_topic", topic)]
 
 

@@ -14,7 +14,8 @@ from actions.shared import faq, send
 from bot.dialogue.clarify import best_guess, clarify_candidates, ranked_topics
 from bot.dialogue.escalation import count_unhelpful
 from bot.dialogue.history import action_before_latest_user_message, latest_user_text
-from bot.faq.render import button, render_clarify
+from bot.faq.match import closest_questions
+from bot.faq.render import button, render_clarify, render_not_understood, render_out_of_scope
 from bot.handoff.agents import agent_store
 from bot.handoff.context import recent_user_messages, transcript_so_far
 from bot.handoff.hours import opening_in_words
@@ -26,7 +27,6 @@ from bot.text import has_words, normalize_text, strip_control
 
 REASON_BY_INTENT = {
     "contact_human": "contact_human",
-    "out_of_scope": "out_of_scope",
     "deny": "not_solved",
     "nlu_fallback": "low_confidence",
 }
@@ -80,7 +80,7 @@ def _queue_or_hours(current, outlook: QueueOutlook) -> str:
 
 
 class ActionHandoff(Action):
-    """contact_human, out_of_scope, a second 否: open (or reuse) a ticket."""
+    """An explicit request for a person: open (or reuse) a ticket."""
 
     def name(self) -> Text:
         return "action_handoff"
@@ -109,11 +109,13 @@ class ActionNotSolved(Action):
         return []
 
 
-class ActionClarifyOrHandoff(Action):
-    """Low confidence: no words -> ask to describe; two close topics -> ask once; else hand off."""
+class ActionNotUnderstood(Action):
+    """Low confidence: no words -> ask to describe; two close topics -> ask once; else say so,
+    with the closest specific questions and 转人工 (no ticket unless the user asks: the question
+    goes to the FAQ gap list). A second failure in a row offers the person more plainly."""
 
     def name(self) -> Text:
-        return "action_clarify_or_handoff"
+        return "action_not_understood"
 
     async def run(
         self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
@@ -129,4 +131,18 @@ class ActionClarifyOrHandoff(Action):
         if candidates and not asked_already:
             send(dispatcher, render_clarify(current, candidates))
             return []
-        return await open_handoff(dispatcher, tracker, "low_confidence")
+        send(dispatcher, render_not_understood(current, closest_questions(current, raw), again=asked_already))
+        return []
+
+
+class ActionOutOfScope(Action):
+    """Off-topic: what the assistant can help with, a few topic buttons and 转人工; no ticket."""
+
+    def name(self) -> Text:
+        return "action_out_of_scope"
+
+    async def run(
+        self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: Dict[Text, Any]
+    ) -> List[Dict[Text, Any]]:
+        send(dispatcher, render_out_of_scope(faq()))
+        return []

@@ -15,5 +15,8 @@ def faq() -> Faq:
 
 
 def send(dispatcher: CollectingDispatcher, messages: Iterable[Dict[str, Any]]) -> None:
+    """Utter rendered messages; an answer's FAQ entry id becomes the bot event's metadata
+    (`faq_id`), which the REST channel also returns as `metadata.faq_id`."""
     for message in messages:
-        dispatcher.utter_message(text=message["text"], buttons=message.get("buttons") or [])
+        extra = (message.get("metadata") or {})
+        dispatcher.utter_message(text=message["text"], buttons=message.get("buttons") or [], **extra)

@@ -15,6 +15,16 @@ FAQ_TOPICS = (
     "feedback",
     "app_problem",
     "service_status",
+    "withdrawal",
+    "top_up",
+    "transfer",
+    "bank_card",
+    "identity_verification",
+    "limits",
+    "fees",
+    "close_account",
+    "transaction_records",
+    "receive_money",
 )
 
 CONVERSATION_INTENTS = (
@@ -31,6 +41,9 @@ CONVERSATION_INTENTS = (
 ALL_INTENTS = FAQ_TOPICS + CONVERSATION_INTENTS
 
 FALLBACK_INTENT = "nlu_fallback"
+
+MENU_TOPICS = ("payment_failure", "refund", "withdrawal", "transfer", "login_failure", "account_security")
+"""What the assistant offers as buttons when a message is off-topic."""
 
 MUST_OFFER_HUMAN = ("account_security", "report_fraud", "complaint")
 """Topics where money or safety is at risk: a human is always offered with the answer."""

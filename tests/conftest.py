@@ -246,3 +246,12 @@ def _guard_agent_load() -> None:
 
     guarded._needs_model = True
     agent_module.Agent.load = staticmethod(guarded)
+
+
+def topic_answers(faq, topic: str) -> set:
+    """Every text an FAQ topic can answer with: its overview, a specific question's answer, or an
+    entity variant of either (filled in, as users see them)."""
+    t = faq.topics[topic]
+    owners = [t, *t.questions]
+    return {faq.fill(o.answer) for o in owners} | {
+        faq.fill(a) for o in owners for a in (o.variants.answers.values() if o.variants else ())}

@@ -2,9 +2,10 @@
 import asyncio
 
 from actions.faq_actions import ActionAnswerFaq, ActionGreet, ActionResolved
-from actions.handoff_actions import ActionClarifyOrHandoff, ActionHandoff, ActionNotSolved
+from actions.handoff_actions import ActionHandoff, ActionNotSolved, ActionNotUnderstood, ActionOutOfScope
 from bot.handoff.store import TicketStore
-from tests.conftest import make_tracker
+from bot.faq.model import load_faq
+from tests.conftest import ROOT, make_tracker
 
 
 def run(action, dispatcher, tracker):
@@ -97,12 +98,12 @@ def test_low_confidence_close_topics_asks_first(dispatcher, handoff_db):
         {"name": "payment_failure", "confidence": 0.38},
     ]
     tracker = make_tracker("钱的事情", "nlu_fallback", 0.55, ranking=ranking)
-    run(ActionClarifyOrHandoff(), dispatcher, tracker)
+    run(ActionNotUnderstood(), dispatcher, tracker)
     assert [b["payload"] for b in dispatcher.messages[0]["buttons"]][:2] == ["/refund", "/payment_failure"]
     assert tickets(handoff_db) == []
 
 
-def test_low_confidence_after_clarifying_hands_off(dispatcher, handoff_db):
+def test_low_confidence_after_clarifying_says_so_and_offers_a_person_first(dispatcher, handoff_db):
     ranking = [
         {"name": "nlu_fallback", "confidence": 0.55},
         {"name": "refund", "confidence": 0.42},
@@ -110,16 +111,65 @@ def test_low_confidence_after_clarifying_hands_off(dispatcher, handoff_db):
     ]
     earlier = [
         {"event": "user", "text": "钱的事情"},
-        {"event": "action", "name": "action_clarify_or_handoff"},
+        {"event": "action", "name": "action_not_understood"},
         {"event": "action", "name": "action_listen"},
     ]
     tracker = make_tracker("都不是", "nlu_fallback", 0.55, ranking=ranking, events=earlier)
-    run(ActionClarifyOrHandoff(), dispatcher, tracker)
-    assert tickets(handoff_db)[0][1:3] == ("low_confidence", "refund")
+    assert run(ActionNotUnderstood(), dispatcher, tracker) == []
+    (message,) = dispatcher.messages
+    assert "还是没能理解" in message["text"]
+    assert message["buttons"][0] == {"title": "转人工", "payload": "/contact_human"}  # offered, not forced
+    assert tickets(handoff_db) == []
+
+
+def test_not_understood_offers_the_closest_questions_and_a_person(dispatcher, handoff_db):
+    tracker = make_tracker("提现好几天了钱还没到卡上", "nlu_fallback", 0.4, ranking=[{"name": "nlu_fallback", "confidence": 0.4}])
+    assert run(ActionNotUnderstood(), dispatcher, tracker) == []
+    (message,) = dispatcher.messages
+    assert "还不会回答" in message["text"]
+    payloads = [b["payload"] for b in message["buttons"]]
+    assert payloads[-1] == "/contact_human" and len(payloads) >= 2
+    assert any(p.startswith('/withdrawal{"question_id":"withdrawal.') for p in payloads)
+    assert tickets(handoff_db) == []
+
+
+def test_off_topic_gets_a_polite_answer_and_no_ticket(dispatcher, handoff_db):
+    assert run(ActionOutOfScope(), dispatcher, make_tracker("你喜欢看电影吗", "out_of_scope")) == []
+    (message,) = dispatcher.messages
+    payloads = [b["payload"] for b in message["buttons"]]
+    assert "/withdrawal" in payloads and payloads[-1] == "/contact_human"
+    assert tickets(handoff_db) == []
+
+
+def test_a_specific_question_gets_its_own_short_answer_and_id(dispatcher):
+    faq = load_faq(ROOT / "data" / "faq.yml")
+    question = faq.question("withdrawal.arrival_time")
+    run(ActionAnswerFaq(), dispatcher, make_tracker(question.phrasings[0], "withdrawal"))
+    answer = dispatcher.messages[0]
+    assert answer["text"] == question.answer.strip() or answer["text"].startswith(question.answer.strip()[:20])
+    assert answer["faq_id"] == "withdrawal.arrival_time"
+    assert texts(dispatcher)[-1] == "这个回答解决您的问题了吗？"
+
+
+def test_unclear_question_gets_the_overview_and_did_you_mean(dispatcher):
+    faq = load_faq(ROOT / "data" / "faq.yml")
+    run(ActionAnswerFaq(), dispatcher, make_tracker("提现", "withdrawal"))
+    overview, did_you_mean, resolved = dispatcher.messages
+    assert overview["faq_id"] == "withdrawal" and overview["text"].startswith(faq.topics["withdrawal"].answer[:10])
+    assert did_you_mean["text"] == "您是不是想问："
+    assert len(did_you_mean["buttons"]) == 3
+    assert all(b["payload"].startswith('/withdrawal{"question_id":"withdrawal.') for b in did_you_mean["buttons"])
+
+
+def test_a_did_you_mean_button_answers_that_question(dispatcher):
+    entities = [{"entity": "question_id", "value": "withdrawal.arrival_time"}]
+    run(ActionAnswerFaq(), dispatcher, make_tracker('/withdrawal{"question_id":"withdrawal.arrival_time"}',
+                                                   "withdrawal", entities=entities))
+    assert dispatcher.messages[0]["faq_id"] == "withdrawal.arrival_time"
 
 
 def test_emoji_only_and_empty_get_polite_prompts(dispatcher, handoff_db):
-    run(ActionClarifyOrHandoff(), dispatcher, make_tracker("😀🎉", "nlu_fallback", 1.0, ranking=[]))
-    run(ActionClarifyOrHandoff(), dispatcher, make_tracker("   ", "nlu_fallback", 1.0, ranking=[]))
+    run(ActionNotUnderstood(), dispatcher, make_tracker("😀🎉", "nlu_fallback", 1.0, ranking=[]))
+    run(ActionNotUnderstood(), dispatcher, make_tracker("   ", "nlu_fallback", 1.0, ranking=[]))
     assert "表情" in texts(dispatcher)[0] and "还没有输入" in texts(dispatcher)[1]
     assert tickets(handoff_db) == []

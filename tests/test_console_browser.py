@@ -47,12 +47,13 @@ def test_agent_console_end_to_end(tmp_path):
 
         user = f"web-{uuid.uuid4().hex[:8]}"
         text = low_confidence_text(urls)
-        replies = chat(urls, user, text)
+        replies = chat(urls, user, text)  # not understood: no ticket, 转人工 offered
         store = TicketStore(urls["db_url"])
-        if store.active_ticket(user) is None:  # the assistant first asked which topic; still unsure
-            replies = chat(urls, user, low_confidence_text(urls))
+        assert store.active_ticket(user) is None
+        assert "/contact_human" in [b["payload"] for m in replies for b in m.get("buttons", [])]
+        replies = chat(urls, user, "/contact_human")
         ticket = store.active_ticket(user)
-        assert ticket and ticket["reason"] == "low_confidence"
+        assert ticket and ticket["reason"] == "contact_human"
         assert ticket["number"] in "\n".join(m.get("text", "") for m in replies)
 
         row = page.wait_for_selector(f"tr[data-number='{ticket['number']}']", timeout=15000)  # live, no reload

@@ -258,3 +258,29 @@ def test_cli_add_example_history_and_rollback(project, handoff_db, monkeypatch, 
     assert "不会自动上线" in capsys.readouterr().out
     main(["faq", "check"])
     assert "card_limit" not in capsys.readouterr().out  # the draft passes the project check
+
+
+def test_add_phrasing_to_a_specific_question_is_served_without_retraining(changes, project):
+    from bot.faq.match import pick_question
+
+    faq_file = project / "data" / "faq.yml"
+    before = faq_file.read_text(encoding="utf-8")
+    wording = "钱从钱包转出去到卡上得等几个钟头"  # written for this test
+    change = changes.add_phrasing("withdrawal.arrival_time", wording, by="小王")
+    faq = load_faq(faq_file)
+    assert faq.question("withdrawal.arrival_time").phrasings[-1] == wording
+    picked, _ = pick_question(faq, "withdrawal", wording)
+    assert picked is not None and picked.id == "withdrawal.arrival_time"
+    after = faq_file.read_text(encoding="utf-8")
+    assert after.replace(f'          - "{wording}"\n', "", 1) == before  # one line added, nothing else moved
+    assert change.action == "add_phrasing" and change.files["data/faq.yml"]["before"] == before
+    changes.rollback(change.id, by="小王")
+    assert faq_file.read_text(encoding="utf-8") == before
+
+
+def test_a_phrasing_of_another_question_or_an_unknown_id_is_refused(changes):
+    taken = load_faq(ROOT / "data" / "faq.yml").question("withdrawal.arrival_time").phrasings[0]
+    with pytest.raises(ChangeError, match="不能添加"):
+        changes.add_phrasing("top_up.not_credited", taken, by="小王")
+    with pytest.raises(ChangeError, match="没有这个具体问题"):
+        changes.add_phrasing("withdrawal.nope", "随便一句话", by="小王")

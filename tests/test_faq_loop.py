@@ -27,7 +27,7 @@ from bot.training.eval_gate import EvalNumbers, decide
 from bot.faq.model import load_faq
 from bot.training.retrain import ACTIVE, JobFiles, RetrainError, RetrainSettings, job_status, run_job, start_job
 from bot.security.tokens import api_headers
-from tests.conftest import MODEL, ROOT, require_model
+from tests.conftest import MODEL, ROOT, require_model, topic_answers
 
 # Our own questions (not from ../shared/eval) with the topic a support lead would file them under.
 # The loop takes the first one the model under test does not answer (a retrained model may
@@ -163,9 +163,7 @@ def _intent(urls, text: str) -> str:
 
 
 def _answers(root: Path, topic: str) -> set:
-    faq = load_faq(root / "data" / "faq.yml")
-    t = faq.topics[topic]
-    return {faq.fill(t.answer)} | {faq.fill(a) for a in (t.variants.answers.values() if t.variants else ())}
+    return topic_answers(load_faq(root / "data" / "faq.yml"), topic)
 
 
 def _wait_for_job(agent, timeout: float = 1500) -> dict:

@@ -73,11 +73,12 @@ def test_human_requested(server):
     assert tickets[0]["reason"] == "contact_human"
 
 
-def test_out_of_scope_is_handed_off_not_answered(server):
+def test_out_of_scope_is_declined_politely_without_a_ticket(server):
     user = f"u-{uuid.uuid4()}"
     replies = chat(server, user, "明天北京会下雨吗")
-    assert "工单" in texts(replies)
-    assert "这个回答解决您的问题了吗" not in texts(replies)
+    assert "工单" not in texts(replies) and "这个回答解决您的问题了吗" not in texts(replies)
+    assert "/contact_human" in [b["payload"] for m in replies for b in m.get("buttons", [])]
+    assert not [t for t in TicketStore(server["db_url"]).queue() if t["conversation_id"] == user]
 
 
 @pytest.mark.parametrize(

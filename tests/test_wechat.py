@@ -21,7 +21,8 @@ from wechatpy.crypto import WeChatCrypto
 from bot.security.tokens import api_headers
 from bot.channels.wechat import NOT_TEXT, ButtonMemory, WeChatApi, WeChatInput, render_batch
 from bot.channels.wechat_xml import XmlError, parse_wechat_xml
-from tests.conftest import require_model
+from bot.faq.model import load_faq
+from tests.conftest import ROOT, require_model
 from tests.fake_wechat import FakeWeChat, event_xml, media_xml, sign, signed_query, text_xml
 from tests.servers import ConsoleAgent, running_assistant
 
@@ -35,7 +36,7 @@ def live(test):
 APP_ID, APP_SECRET, TOKEN = "wx5f3e8d1c2b4a6978", "s3cr3t-app-secret", "wallet_wechat_token"
 AES_KEY = base64.b64encode(os.urandom(32)).decode()[:-1]  # WeChat's EncodingAESKey: 43 characters
 SMS_QUESTION = "短信验证码一直收不到怎么办"
-SMS_ANSWER = "收不到短信：核对手机号是否正确"
+SMS_ANSWER = load_faq(ROOT / "data" / "faq.yml").question("forgot_password.no_sms_code").answer.splitlines()[0]
 CREDENTIALS = """\
 bot.channels.rest.WalletRestInput:
 bot.channels.wechat.WeChatInput:

@@ -29,7 +29,8 @@ from bot.errors import StaffError
 from bot.faq import drafts as drafts_mod
 from bot.faq.check import nlu_examples
 from bot.faq.model import FaqError, parse_faq
-from bot.authoring.yaml_blocks import BlockEditError, append_example, append_to_section, examples_of, scalar
+from bot.authoring.yaml_blocks import (BlockEditError, append_example, append_phrasing, append_to_section, examples_of,
+                                       scalar)
 from bot.db.models import FaqChange, iso
 from bot.privacy.masker import mask
 from bot.text import normalize_text
@@ -224,6 +225,32 @@ class FaqChanges:
 
         return self._record(author, "add_example", f"为话题 {topic} 添加例句：{example}", compute,
                             (STAFF_NLU_FILE,))
+
+    def add_phrasing(self, question_id: str, text: str, by: str) -> Change:
+        """Add a user's wording (masked) to a specific question of data/faq.yml: answered with
+        that question at the FAQ's next hot reload, no retraining."""
+        author = _author(by)
+        phrasing = clean_example(text)
+
+        def compute(before: Dict[str, Optional[str]]) -> Dict[str, Optional[str]]:
+            doc = before[FAQ_FILE]
+            old = parse_faq(self.root / FAQ_FILE, self._faq_raw(doc))
+            question = old.question(question_id)
+            if question is None:
+                raise ChangeError(f"没有这个具体问题：{question_id}", 404)
+            try:
+                new = append_phrasing(doc, question_id, phrasing)
+            except BlockEditError as err:
+                raise ChangeError(f"{FAQ_FILE}: {err}", 409) from None
+            try:
+                updated = parse_faq(self.root / FAQ_FILE, self._faq_raw(new))
+            except FaqError as err:  # e.g. the wording already belongs to another question
+                raise ChangeError(f"不能添加：{err.problem}", 409) from None
+            if updated.question(question_id).phrasings != [*question.phrasings, phrasing]:
+                raise ChangeError(f"{FAQ_FILE} 的格式被手工改动过，无法安全追加说法，请手工检查", 409)
+            return {FAQ_FILE: new}
+
+        return self._record(author, "add_phrasing", f"为问题 {question_id} 添加说法：{phrasing}", compute, (FAQ_FILE,))
 
     def draft_topic(self, name: str, title: str, answer: str, examples: List[str], by: str) -> Change:
         """Write a new topic as a draft into data/faq.yml (not served until a developer adds it)."""

@@ -24,6 +24,12 @@ def add_loop_commands(faq) -> None:
     add.add_argument("text")
     add.add_argument("--by", required=True, help="who makes the change")
 
+    phrasing = faq.add_parser("add-phrasing",
+                              help="add a wording to a specific FAQ question (served at once, no retraining)")
+    phrasing.add_argument("question_id", help="e.g. withdrawal.arrival_time")
+    phrasing.add_argument("text")
+    phrasing.add_argument("--by", required=True, help="who makes the change")
+
     draft = faq.add_parser(
         "draft-topic",
         help="draft a new topic in data/faq.yml (not answered until a developer adds intent, examples, rule)")
@@ -58,7 +64,7 @@ def add_loop_commands(faq) -> None:
 
 def loop_command(args) -> Optional[int]:
     """Run a loop sub-command; None when `args` is not one of them."""
-    handlers = {"gaps": _gaps, "add-example": _add_example, "draft-topic": _draft_topic,
+    handlers = {"gaps": _gaps, "add-example": _add_example, "add-phrasing": _add_phrasing, "draft-topic": _draft_topic,
                 "history": _history, "rollback": _rollback, "retrain": _retrain}
     handler = handlers.get(getattr(args, "faq_command", None))
     if handler is None:
@@ -117,6 +123,15 @@ def _add_example(args) -> int:
     change = FaqChanges(_root()).add_example(args.topic, args.text, args.by)
     print(f"#{change.id} {change.summary}")
     print("重新训练后生效：bot faq retrain（或坐席台「FAQ 改进 → 重新训练」）")
+    return 0
+
+
+def _add_phrasing(args) -> int:
+    from bot.authoring.changes import FaqChanges
+
+    change = FaqChanges(_root()).add_phrasing(args.question_id, args.text, args.by)
+    print(f"#{change.id} {change.summary}")
+    print("已生效：FAQ 文件热加载后（约 1 秒）这种说法就会得到这个问题的回答，无需重新训练")
     return 0
 
 

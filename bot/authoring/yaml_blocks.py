@@ -120,3 +120,45 @@ def examples_of(block_text: Any) -> List[str]:
         return []
     return [line.strip()[2:].strip() for line in block_text.splitlines()
             if line.strip().startswith("- ") and line.strip()[2:].strip()]
+
+
+def append_phrasing(doc: str, question_id: str, phrasing: str) -> str:
+    """Add `- "phrasing"` to the `phrasings:` list of the specific question `- id: <question_id>`
+    in data/faq.yml (created after the `question:` line when the question has none yet)."""
+    lines = doc.splitlines(keepends=True)
+    head = re.compile(rf"^(\s*)- id:\s*['\"]?{re.escape(question_id)}['\"]?\s*(#.*)?$")
+    for i, line in enumerate(lines):
+        match = head.match(line.rstrip("\n"))
+        if not match:
+            continue
+        key_indent = len(match.group(1)) + 2  # the item's keys line up after "- "
+        end = i + 1  # the item runs until a line indented at or left of its dash
+        while end < len(lines) and (not lines[end].strip() or _indent(lines[end]) >= key_indent):
+            end += 1
+        keys = {lines[k].strip().split(":", 1)[0]: k for k in range(i + 1, end)
+                if _indent(lines[k]) == key_indent and ":" in lines[k]}
+        item = " " * (key_indent + 2) + "-" + scalar(phrasing, 0) + "\n"
+        if "phrasings" not in keys:
+            anchor = keys.get("question")
+            if anchor is None:
+                raise BlockEditError(f"问题 {question_id} 没有 question 字段（第 {i + 1} 行起），请手工检查")
+            lines.insert(anchor + 1, " " * key_indent + "phrasings:\n" + item)
+            return "".join(lines)
+        start = keys["phrasings"]
+        if lines[start].split(":", 1)[1].strip():
+            raise BlockEditError(f"问题 {question_id} 的 phrasings 不是逐行列表的写法（第 {start + 1} 行），请手工检查")
+        last = start
+        for k in range(start + 1, end):
+            if lines[k].strip() and _indent(lines[k]) > key_indent:
+                last = k
+            elif lines[k].strip():
+                break
+        if not lines[last].endswith("\n"):
+            lines[last] += "\n"
+        lines.insert(last + 1, item)
+        return "".join(lines)
+    raise BlockEditError(f"data/faq.yml 里没有问题 {question_id}")
+
+
+def _indent(line: str) -> int:
+    return len(line) - len(line.lstrip(" "))

@@ -14,8 +14,10 @@ from rasa.core.channels.channel import CollectingOutputChannel, OutputChannel, U
 from rasa.shared.core.constants import ACTION_LISTEN_NAME
 from rasa.shared.core.events import ActionExecuted, BotUttered, ConversationResumed, UserUttered
 
+from bot.faq.answer import answer_messages
+from bot.faq.model import Faq
 from bot.faq.store import shared_store
-from bot.handoff.relay import HandoffRelay
+from bot.handoff.relay import HandoffRelay, may_answer_while_queued
 from bot.handoff.store import ticket_store
 from bot.privacy.masker import mask
 from bot.security.payloads import checked_payload
@@ -23,6 +25,10 @@ from bot.security.rate_limit import check_sender
 from bot.serving.processor import ensure_fast_processor
 from bot.serving.turn_gate import one_turn
 from bot.config import handoff_settings
+from bot.topics import FAQ_TOPICS
+
+QUEUED_ANSWER_TOPICS = frozenset(FAQ_TOPICS) - {"report_fraud", "complaint"}
+"""While queued, scam reports and complaints are the person's to answer."""
 
 
 def rate_limited_text() -> str:
@@ -73,6 +79,7 @@ async def handle_message(
             await output.send_text_message(sender, warning)
         flow = relay()
         turn = await flow.begin(sender, text)
+        answered = None
         if turn.handled is not None:
             events: List[Any] = [UserUttered(text, input_channel=channel, metadata=metadata)]
             if any(r.pop("resume", False) for r in turn.handled):
@@ -81,6 +88,23 @@ async def handle_message(
             await append_events(app, sender, events)
         else:
             await on_new_message(UserMessage(text, output, sender, input_channel=channel, metadata=metadata))
+            if may_answer_while_queued(turn.ticket):
+                answered = await answer_while_queued(app, faq, text)
+                if answered:
+                    await append_events(app, sender, [BotUttered(r["text"], {"buttons": r["buttons"]}, r["metadata"])
+                                                       for r in answered])
         if warning:  # the transcript shows the agent the user was warned
             await append_events(app, sender, [BotUttered(warning, metadata={"from": "privacy"})])
-        return turn.earlier + (turn.handled or []) + await flow.finish(sender, turn, text)
+        return turn.earlier + (turn.handled or []) + (answered or []) + await flow.finish(sender, turn, text, answered)
+
+
+async def answer_while_queued(app: Any, faq: Faq, text: str) -> List[Dict[str, Any]]:
+    """The assistant's answer to a question it knows, for a user waiting in the queue (no
+    是/否: the person will follow up), or [] when the message is not such a question."""
+    parse = await app.ctx.agent.processor.parse_message(UserMessage(text))
+    intent = (parse.get("intent") or {}).get("name")
+    if intent not in QUEUED_ANSWER_TOPICS or intent not in faq.topics:
+        return []
+    messages = answer_messages(faq, faq.topics[intent], parse.get("entities") or [], text, ask_resolved=False)
+    return [{"text": m["text"], "buttons": m.get("buttons") or [],
+             "metadata": {**(m.get("metadata") or {}), "from": "assistant"}} for m in messages]

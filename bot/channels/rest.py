@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable, Dict, List
 
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage  # noqa: F401
 from rasa.core.channels.rest import RestInput
@@ -73,7 +73,7 @@ class WalletRestInput(RestInput):
                 return response.json(err.as_json(), status=err.status)
             except RateLimited as err:
                 return rate_limited(err)
-            collector = CollectingOutputChannel()
+            collector = AnswerCollector()
             try:
                 extra = await handle_message(
                     request.app, on_new_message, payload.message, payload.sender,
@@ -106,6 +106,27 @@ class WalletRestInput(RestInput):
             return response.json([_with_recipient(m, sender) for m in messages])
 
         return webhook
+
+
+class AnswerCollector(CollectingOutputChannel):
+    """Rasa's REST collector, plus `metadata.faq_id` on each message of an FAQ answer (which
+    entry produced it); stock REST clients ignore the extra key."""
+
+    async def send_text_message(self, recipient_id: str, text: str, **kwargs: Any) -> None:
+        before = len(self.messages)
+        await super().send_text_message(recipient_id, text, **kwargs)
+        self._tag(before, kwargs)
+
+    async def send_text_with_buttons(self, recipient_id: str, text: str, buttons: List[Dict[str, Any]],
+                                     **kwargs: Any) -> None:
+        before = len(self.messages)
+        await super().send_text_with_buttons(recipient_id, text, buttons, **kwargs)
+        self._tag(before, kwargs)
+
+    def _tag(self, before: int, kwargs: Dict[str, Any]) -> None:
+        if kwargs.get("faq_id"):
+            for message in self.messages[before:]:
+                message["metadata"] = {"faq_id": kwargs["faq_id"]}
 
 
 def authorize(request: Request, sender: str) -> None:

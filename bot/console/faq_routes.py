@@ -69,6 +69,16 @@ def register_faq_routes(app: Sanic, authenticated: Callable, body: Callable[[Req
         change = await asyncio.to_thread(changes.add_example, topic, text, request.ctx.agent["name"])
         return response.json({"change": change.as_dict()})
 
+    @app.post("/api/faq/phrasings")
+    @authenticated
+    async def faq_add_phrasing(request: Request):
+        data = body(request)
+        question_id, text = data.get("question_id"), data.get("text")
+        if not isinstance(question_id, str) or not isinstance(text, str):
+            raise StaffError("question_id 和 text 必须是字符串")
+        change = await asyncio.to_thread(changes.add_phrasing, question_id, text, request.ctx.agent["name"])
+        return response.json({"change": change.as_dict()})
+
     @app.post("/api/faq/drafts")
     @authenticated
     async def faq_draft_topic(request: Request):

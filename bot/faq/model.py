@@ -1,6 +1,7 @@
 """Load `data/faq.yml` into typed objects, with errors that name file, topic and field."""
 from __future__ import annotations
 
+import re
 import string
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,7 +10,7 @@ from typing import Any, Dict, List, Mapping, Optional
 import yaml
 
 from bot.privacy.secrets import asks_for_secret
-
+from bot.text import normalize_text
 from bot.topics import FAQ_TOPICS, MUST_OFFER_HUMAN
 
 REQUIRED_MESSAGES = (
@@ -17,7 +18,8 @@ REQUIRED_MESSAGES = (
     "deny_other", "handoff_opened", "handoff_exists", "clarify", "empty_input", "emoji_only",
     "too_long", "button_yes", "button_no", "button_human", "handoff_queue", "handoff_after_hours",
     "handoff_ack", "handoff_cancelled", "agent_closed", "rating_ask", "rating_thanks", "not_solved_offer",
-    "secret_warning", "rate_limited",
+    "secret_warning", "rate_limited", "did_you_mean", "not_understood", "not_understood_again", "out_of_scope",
+    "queued_answer_note",
 )
 
 
@@ -35,6 +37,31 @@ class Variants:
     answers: Dict[str, str]
 
 
+def _variant(variants: Optional[Variants], entities: List[Mapping[str, Any]]) -> Optional[str]:
+    if variants:
+        for ent in entities:
+            if ent.get("entity") == variants.entity:
+                text = variants.answers.get(str(ent.get("value")))
+                if text:
+                    return text
+    return None
+
+
+@dataclass(frozen=True)
+class Question:
+    """A specific question within a topic ("提现多久到账"), answered precisely."""
+    id: str
+    topic: str
+    question: str
+    phrasings: List[str]
+    answer: str
+    related: List[str] = field(default_factory=list)
+    variants: Optional[Variants] = None
+
+    def answer_for(self, entities: List[Mapping[str, Any]]) -> str:
+        return _variant(self.variants, entities) or self.answer
+
+
 @dataclass(frozen=True)
 class Topic:
     name: str
@@ -44,16 +71,11 @@ class Topic:
     offer_human: bool = False
     urgent: Optional[str] = None
     variants: Optional[Variants] = None
+    questions: List[Question] = field(default_factory=list)
 
     def answer_for(self, entities: List[Mapping[str, Any]]) -> str:
-        """The variant matching an extracted entity value, else the general answer."""
-        if self.variants:
-            for ent in entities:
-                if ent.get("entity") == self.variants.entity:
-                    text = self.variants.answers.get(str(ent.get("value")))
-                    if text:
-                        return text
-        return self.answer
+        """The variant matching an extracted entity value, else the general answer (overview)."""
+        return _variant(self.variants, entities) or self.answer
 
 
 @dataclass(frozen=True)
@@ -68,6 +90,10 @@ class Faq:
 
     def message(self, key: str, **values: Any) -> str:
         return self.fill(self.messages[key], **values)
+
+    def question(self, question_id: str) -> Optional[Question]:
+        topic = self.topics.get(question_id.split(".", 1)[0])
+        return next((q for q in topic.questions if q.id == question_id), None) if topic else None
 
 
 class _Defaults(dict):
@@ -95,10 +121,48 @@ def _mapping(path: Path, where: str, value: Any) -> Dict[str, Any]:
     return value
 
 
+def _variants(path: Path, where: str, raw: Any) -> Optional[Variants]:
+    if raw is None:
+        return None
+    v = _mapping(path, f"{where} field 'variants'", raw)
+    entity = _text(path, where, v.get("entity"), "variants.entity")
+    answers = _mapping(path, f"{where} field 'variants.answers'", v.get("answers"))
+    return Variants(entity, {str(k): _text(path, where, a, f"variants.answers.{k}") for k, a in answers.items()})
+
+
+QUESTION_FIELDS = {"id", "question", "phrasings", "answer", "related", "variants"}
+
+
+def _question(path: Path, topic: str, index: int, raw: Any) -> Question:
+    where = f"topic '{topic}' question {index + 1}"
+    raw = _mapping(path, where, raw)
+    unknown = set(raw) - QUESTION_FIELDS
+    if unknown:
+        raise FaqError(path, where, f"unknown field(s) {sorted(unknown)}; allowed: {sorted(QUESTION_FIELDS)}")
+    qid = raw.get("id")
+    if not isinstance(qid, str) or not re.fullmatch(rf"{re.escape(topic)}\.[a-z0-9_]+", qid):
+        raise FaqError(path, where, f"field 'id' must look like '{topic}.some_name' (lower-case, digits, _)")
+    where = f"question '{qid}'"
+    phrasings = raw.get("phrasings") or []
+    if not isinstance(phrasings, list) or not all(isinstance(p, str) and p.strip() for p in phrasings):
+        raise FaqError(path, where, "field 'phrasings' must be a list of texts")
+    related = raw.get("related") or []
+    if not isinstance(related, list) or not all(isinstance(r, str) for r in related):
+        raise FaqError(path, where, "field 'related' must be a list of question ids")
+    return Question(
+        id=qid, topic=topic,
+        question=_text(path, where, raw.get("question"), "question"),
+        phrasings=[p.strip() for p in phrasings],
+        answer=_text(path, where, raw.get("answer"), "answer"),
+        related=list(related),
+        variants=_variants(path, where, raw.get("variants")),
+    )
+
+
 def _topic(path: Path, name: str, raw: Any) -> Topic:
     where = f"topic '{name}'"
     raw = _mapping(path, where, raw)
-    known = {"title", "answer", "related", "offer_human", "urgent", "variants"}
+    known = {"title", "answer", "related", "offer_human", "urgent", "variants", "questions"}
     unknown = set(raw) - known
     if unknown:
         raise FaqError(path, where, f"unknown field(s) {sorted(unknown)}; allowed: {sorted(known)}")
@@ -116,15 +180,9 @@ def _topic(path: Path, name: str, raw: Any) -> Topic:
     urgent = raw.get("urgent")
     if name == "report_fraud" and not urgent:
         raise FaqError(path, where, "field 'urgent' (safety steps shown first) is required")
-    variants = None
-    if raw.get("variants") is not None:
-        v = _mapping(path, f"{where} field 'variants'", raw["variants"])
-        entity = _text(path, where, v.get("entity"), "variants.entity")
-        answers = _mapping(path, f"{where} field 'variants.answers'", v.get("answers"))
-        variants = Variants(
-            entity,
-            {str(k): _text(path, where, a, f"variants.answers.{k}") for k, a in answers.items()},
-        )
+    questions_raw = raw.get("questions") or []
+    if not isinstance(questions_raw, list):
+        raise FaqError(path, where, "field 'questions' must be a list")
     return Topic(
         name=name,
         title=_text(path, where, raw.get("title"), "title"),
@@ -132,7 +190,8 @@ def _topic(path: Path, name: str, raw: Any) -> Topic:
         related=list(related),
         offer_human=offer_human,
         urgent=_text(path, where, urgent, "urgent") if urgent else None,
-        variants=variants,
+        variants=_variants(path, where, raw.get("variants")),
+        questions=[_question(path, name, i, q) for i, q in enumerate(questions_raw)],
     )
 
 
@@ -159,12 +218,34 @@ def parse_faq(path: Path, raw: Any) -> Faq:
         messages={k: str(v).strip() for k, v in messages.items()},
         topics={name: _topic(path, name, topics_raw[name]) for name in FAQ_TOPICS},
     )
+    _check_questions(path, faq)
     for where, text in faq_texts(faq):
         phrase = asks_for_secret(text)
         if phrase:
             raise FaqError(path, where, f"asks the user for a secret ({phrase!r}): the assistant never asks for "
                                         "passwords, codes or card numbers")
     return faq
+
+
+def _check_questions(path: Path, faq: Faq) -> None:
+    """Unique ids, related ids that exist, and no question or phrasing shared by two entries
+    (the same words would then have two answers)."""
+    owners: Dict[str, str] = {}
+    ids = {q.id for t in faq.topics.values() for q in t.questions}
+    seen: set = set()
+    for topic in faq.topics.values():
+        for q in topic.questions:
+            if q.id in seen:
+                raise FaqError(path, f"question '{q.id}'", "the id is used twice")
+            seen.add(q.id)
+            for other in q.related:
+                if other not in ids:
+                    raise FaqError(path, f"question '{q.id}'", f"field 'related' names unknown question '{other}'")
+            for text in [q.question, *q.phrasings]:
+                key = normalize_text(text)
+                if owners.get(key, q.id) != q.id:
+                    raise FaqError(path, f"question '{q.id}'", f"phrasing '{text}' is also one of '{owners[key]}'")
+                owners[key] = q.id
 
 
 def faq_texts(faq: Faq):
@@ -177,6 +258,10 @@ def faq_texts(faq: Faq):
             yield f"topic '{topic.name}' field 'urgent'", topic.urgent
         for value, text in (topic.variants.answers.items() if topic.variants else ()):
             yield f"topic '{topic.name}' field 'variants.answers.{value}'", text
+        for q in topic.questions:
+            yield f"question '{q.id}' field 'answer'", q.answer
+            for value, text in (q.variants.answers.items() if q.variants else ()):
+                yield f"question '{q.id}' field 'variants.answers.{value}'", text
 
 
 def load_faq(path: Path) -> Faq:

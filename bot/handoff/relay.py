@@ -1,7 +1,10 @@
 """The channel side of a hand-off, shared by every input channel.
 
 While a ticket is active the assistant is paused (Rasa logs the user's messages but answers
-nothing): each message is added to the ticket's transcript and acknowledged. "取消转人工"
+nothing): each message is added to the ticket's transcript and acknowledged. While the ticket
+waits and no agent has claimed it, a question the assistant knows is answered all the same
+(marked as the assistant's, with the place in the queue; bot/channels/handoff_flow.py asks the
+NLU); once an agent claims it, messages go to the agent only. "取消转人工"
 cancels and resumes the assistant. After an agent closes the ticket the user's 1-5 reply is
 stored as the rating. Agent messages waiting in the outbox are delivered with every answer.
 """
@@ -82,8 +85,8 @@ class HandoffRelay:
     async def begin(self, sender: str, text: str) -> Turn:
         return await self._run(self._begin, sender, text)
 
-    async def finish(self, sender: str, turn: Turn, text: str) -> List[Reply]:
-        return await self._run(self._finish, sender, turn, text)
+    async def finish(self, sender: str, turn: Turn, text: str, answered: Optional[List[Reply]] = None) -> List[Reply]:
+        return await self._run(self._finish, sender, turn, text, answered)
 
     async def outbox(self, sender: str) -> List[Reply]:
         return await self._run(self._outbox, sender)
@@ -112,12 +115,26 @@ class HandoffRelay:
                 self.store.stop_waiting_for_rating(sender)
         return turn
 
-    def _finish(self, sender: str, turn: Turn, text: str) -> List[Reply]:
-        """A message sent while a person handles the case is kept and acknowledged; then
-        whatever an agent sent meanwhile."""
+    def _finish(self, sender: str, turn: Turn, text: str, answered: Optional[List[Reply]] = None) -> List[Reply]:
+        """A message sent while a person handles the case is kept for the agent, and either
+        acknowledged or (still in the queue, a question the assistant knows: `answered`)
+        followed by the assistant's answer and the place in the queue; then whatever an agent
+        sent meanwhile."""
         replies: List[Reply] = []
         if turn.ticket and turn.handled is None:
-            self.store.add_message(turn.ticket["number"], "user", text)
-            replies.append({"text": self.faq.message("handoff_ack", ticket=turn.ticket["number"]),
-                            "metadata": {"from": "system"}})
+            number = turn.ticket["number"]
+            self.store.add_message(number, "user", text)
+            if answered:
+                self.store.add_messages(number, "bot", [r["text"] for r in answered])
+                ahead = max(0, self.store.queue_position(number) - 1)
+                replies.append({"text": self.faq.message("queued_answer_note", ahead=ahead, ticket=number),
+                                "metadata": {"from": "system"}})
+            else:
+                replies.append({"text": self.faq.message("handoff_ack", ticket=number),
+                                "metadata": {"from": "system"}})
         return replies + self._outbox(sender)
+
+
+def may_answer_while_queued(ticket: Optional[Dict[str, Any]]) -> bool:
+    """An active ticket nobody has claimed yet: the assistant may still answer what it knows."""
+    return bool(ticket) and ticket.get("status") == "open"

@@ -64,6 +64,7 @@ class Dashboard:
     resolution: Dict[str, Any] = field(default_factory=dict)
     ratings: Dict[str, Any] = field(default_factory=dict)
     handoffs: Dict[str, Any] = field(default_factory=dict)
+    containment: Dict[str, Any] = field(default_factory=dict)
     queue_wait: Durations = field(default_factory=Durations)
     handling_time: Durations = field(default_factory=Durations)
     peak_hour: Dict[str, Any] = field(default_factory=dict)
@@ -146,7 +147,19 @@ def conversation_stats(turns: List[Turn], start: datetime, end: datetime, zone: 
     out.top_topics = [{"topic": name, "title": titles.get(name, name), "count": n}
                       for name, n in sorted(topics.items(), key=lambda item: (-item[1], item[0]))]
     out.resolution = resolution_stats(assistant_turns, titles)
+    out.containment = containment_stats(turns)
     return out
+
+
+def containment_stats(turns: List[Turn]) -> Dict[str, Any]:
+    """Conversations that ended without a ticket and without a 否 (or 没用): the share the
+    assistant resolved on its own."""
+    conversations = by_conversation(turns).values()
+    contained = sum(1 for c in conversations
+                    if not any(t.outcome in ("handed_off", "to_agent", "relay") or t.resolved is False for t in c))
+    total = len(conversations)
+    return {"conversations": total, "contained": contained,
+            "rate": round(contained / total, 4) if total else None}
 
 
 def resolution_stats(turns: List[Turn], titles: Dict[str, str]) -> Dict[str, Any]:
@@ -155,9 +168,16 @@ def resolution_stats(turns: List[Turn], titles: Dict[str, str]) -> Dict[str, Any
     judged = [t for t in answered if t.resolved is not None]
     yes = sum(1 for t in judged if t.resolved)
     per_topic: Dict[str, Counter] = defaultdict(Counter)
+    per_entry: Dict[str, Counter] = defaultdict(Counter)
+    for t in answered:
+        per_entry[t.faq_id or t.intent or "unknown"]["answers"] += 1
     for t in judged:
         per_topic[t.intent or "unknown"]["resolved" if t.resolved else "not_resolved"] += 1
+        per_entry[t.faq_id or t.intent or "unknown"]["resolved" if t.resolved else "not_resolved"] += 1
     return {
+        "per_entry": [{"faq_id": name, "answers": c["answers"], "resolved": c["resolved"],
+                       "not_resolved": c["not_resolved"]}
+                      for name, c in sorted(per_entry.items(), key=lambda item: (-item[1]["answers"], item[0]))],
         "answered": len(answered),
         "asked": len(judged),
         "resolved": yes,
@@ -192,6 +212,7 @@ def ticket_stats(out: Dashboard, tickets: List[Dict[str, Any]]) -> Dashboard:
     }
     out.handoffs = {
         "tickets": len(tickets),
+        "per_100_conversations": round(len(tickets) * 100 / out.conversations, 1) if out.conversations else None,
         "by_reason": dict(Counter(t["reason"] for t in tickets).most_common()),
         "by_status": dict(Counter(t["status"] for t in tickets).most_common()),
     }

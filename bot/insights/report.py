@@ -73,6 +73,10 @@ def summary_cards(data: Dict[str, Any]) -> List[Dict[str, str]]:
          "hint": f"{outcomes.get('answered', 0)} / {asked} 个提问"},
         {"id": "handed_off", "label": "转人工", "value": _pct(outcomes.get("handed_off", 0), asked),
          "hint": f"{outcomes.get('handed_off', 0)} 个提问；另有超出范围 {_pct(outcomes.get('out_of_scope', 0), asked)}"},
+        {"id": "containment", "label": "自助解决率",
+         "value": "—" if not (a.get("containment") or {}).get("rate") else f"{a['containment']['rate'] * 100:.1f}%",
+         "hint": f"未转人工且未点“否”的会话 {(a.get('containment') or {}).get('contained', 0)} / {a['conversations']}；"
+                 f"每百会话工单 {(a.get('handoffs') or {}).get('per_100_conversations') or 0}"},
         {"id": "resolution", "label": "解决率", "value": "—" if res["rate"] is None else f"{res['rate'] * 100:.1f}%",
          "hint": f"{res['resolved']} 个“是” / {res['asked']} 次作答"},
         {"id": "rating", "label": "满意度", "value": "—" if not ratings.get("mean") else f"{ratings['mean']} 分",

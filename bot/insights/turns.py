@@ -35,6 +35,8 @@ LOOKBACK = timedelta(hours=12)
 READ_TYPES = ("user", "bot", "action", "pause", "resume", "restart", "session_started")
 IGNORED_ACTIONS = ("action_listen", "action_session_start", "action_restart")
 
+NOT_UNDERSTOOD_ACTIONS = frozenset({"action_not_understood", "action_clarify_or_handoff"})
+"""The assistant asked back or said it did not understand (the second name: older trackers)."""
 OUTCOMES = ("answered", "handed_off", "out_of_scope", "clarified", "conversation", "to_agent", "relay", "no_reply")
 
 
@@ -51,6 +53,7 @@ class Turn:
     actions: Tuple[str, ...] = ()
     resolved: Optional[bool] = None
     feedback: Optional[str] = None  # "deny" or "unhelpful" when resolved is False
+    faq_id: Optional[str] = None  # the FAQ entry that answered (topic or specific question id)
 
     def as_dict(self) -> Dict[str, Any]:
         return {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -121,6 +124,8 @@ class _State:
             self.paused, self.paused_in_turn = True, True
         elif type_name in ("resume", "restart", "session_started"):
             self.paused = False
+        elif type_name == "bot" and self.turn is not None and not self.turn.faq_id:
+            self.turn.faq_id = ((data.get("metadata") or {}).get("faq_id")) or None
         elif type_name == "action" and self.turn is not None:
             name = data.get("name")
             if name and name not in IGNORED_ACTIONS:
@@ -180,7 +185,7 @@ def _outcome(turn: Turn, paused_in_turn: bool) -> str:
         return "handed_off"
     if "action_answer_faq" in turn.actions:
         return "answered"
-    if "action_clarify_or_handoff" in turn.actions:
+    if NOT_UNDERSTOOD_ACTIONS & set(turn.actions):
         return "clarified"
     return "conversation" if turn.actions else "no_reply"
 

@@ -11,10 +11,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import List, Optional, Tuple
 
-from bot.training.metrics import confusion, score
+from bot.training.metrics import confusion, is_right, score
 from bot.config import ROOT
 
 DEFAULT_TSV = ROOT.parent / "shared" / "eval" / "realq.tsv"
+QUESTION_TESTS = ROOT / "tests" / "data" / "faq_question_tests.yml"
 
 
 def read_labelled(path: Path) -> List[Tuple[str, str]]:
@@ -28,16 +29,22 @@ def read_labelled(path: Path) -> List[Tuple[str, str]]:
     return rows
 
 
-async def predict(model_path: str, texts: List[str]) -> List[dict]:
+def load_agent(model_path: str):
     from rasa.core.agent import Agent
 
     from bot.serving.patches import install
 
     install()  # DIET loads faster; parses are the same
+    from rasa.utils.log_utils import configure_structlog
+
     logging.getLogger().setLevel(logging.WARNING)
     for name in ("rasa", "tensorflow", "absl"):
         logging.getLogger(name).setLevel(logging.WARNING)
-    agent = Agent.load(model_path)
+    configure_structlog(logging.WARNING)  # Rasa's debug lines would print every question
+    return Agent.load(model_path)
+
+
+async def predict(agent, texts: List[str]) -> List[dict]:
     return [await agent.parse_message(text) for text in texts]
 
 
@@ -84,8 +91,9 @@ def main(tsv: Optional[str], model: str, out_dir: str) -> int:
     if not rows:
         print(f"No labelled rows in {path}")
         return 1
+    agent = load_agent(model)
     started = time.perf_counter()
-    parsed = asyncio.run(predict(model, [text for text, _ in rows]))
+    parsed = asyncio.run(predict(agent, [text for text, _ in rows]))
     elapsed = time.perf_counter() - started
     gold = [intent for _, intent in rows]
     predicted = [(p.get("intent") or {}).get("name") or "nlu_fallback" for p in parsed]
@@ -111,7 +119,7 @@ def main(tsv: Optional[str], model: str, out_dir: str) -> int:
         "errors": [
             {"row": i + 1, "gold": g, "predicted": p}
             for i, ((_, g), p) in enumerate(zip(rows, predicted))
-            if g != p
+            if not is_right(g, p)
         ],
     }
     (out / "eval_report.json").write_text(json.dumps(report, ensure_ascii=False, indent=1))
@@ -125,5 +133,45 @@ def main(tsv: Optional[str], model: str, out_dir: str) -> int:
     print(f"out_of_scope handed off ({scores.out_of_scope_rows} rows): {scores.out_of_scope_handed_off:.3f}")
     print(f"rows with a wallet entity (spaCy EntityRuler): {entities} {dict(by_entity)}")
     print(f"answers tailored to the entity (FAQ variants, e.g. refund to 银行卡 vs 余额): {tailored}")
+    if QUESTION_TESTS.exists():
+        questions = question_level(agent, QUESTION_TESTS)
+        report["specific_questions"] = questions
+        (out / "eval_report.json").write_text(json.dumps(report, ensure_ascii=False, indent=1))
+        print(f"specific questions ({questions['cases']} cases of {QUESTION_TESTS.name}): "
+              f"precision@1 {questions['precision_at_1']:.3f} end to end, "
+              f"{questions['within_topic_precision_at_1']:.3f} within the right topic; "
+              f"overview + 您是不是想问 used {questions['overview_used']:.3f}, "
+              f"topic right {questions['topic_right']:.3f}")
     print(f"report: {out / 'eval_report.json'}, confusion matrix: {out / 'eval_confusion.png'}")
     return 0
+
+
+def question_level(agent, path: Path) -> dict:
+    """Our own test set of unseen phrasings per specific question: how often the assistant
+    answers the right specific question (precision@1), how often it falls back to the topic's
+    overview with "您是不是想问" buttons, and the same ranking given the right topic."""
+    import yaml
+
+    from bot.config import faq_path
+    from bot.faq.match import index_for, pick_question
+    from bot.faq.model import load_faq
+
+    faq = load_faq(faq_path())
+    cases = [(qid, text) for qid, texts in (yaml.safe_load(path.read_text(encoding="utf-8"))["cases"] or {}).items()
+             for text in texts]
+    parsed = asyncio.run(predict(agent, [text for _, text in cases]))
+    right = overview = topic_right = within = 0
+    for (qid, text), p in zip(cases, parsed):
+        gold_topic = qid.split(".", 1)[0]
+        ranked = index_for(faq).rank(gold_topic, text)
+        within += bool(ranked) and ranked[0].question.id == qid
+        topic = (p.get("intent") or {}).get("name")
+        if topic != gold_topic:
+            continue
+        topic_right += 1
+        picked, _ = pick_question(faq, topic, text)
+        overview += picked is None
+        right += picked is not None and picked.id == qid
+    n = len(cases) or 1
+    return {"cases": len(cases), "precision_at_1": right / n, "overview_used": overview / n,
+            "topic_right": topic_right / n, "within_topic_precision_at_1": within / n}

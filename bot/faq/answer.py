@@ -1,0 +1,23 @@
+"""The answer to a message classified into an FAQ topic: the specific question it asks (or the
+one a "您是不是想问" button picked), else the topic's overview with the closest questions."""
+from __future__ import annotations
+
+from typing import Any, List, Mapping
+
+from bot.faq.match import SUGGESTIONS, pick_question
+from bot.faq.model import Faq, Topic
+from bot.faq.render import Message, render_overview, render_question
+
+
+def picked_question_id(entities: List[Mapping[str, Any]]) -> str:
+    return next((str(e.get("value")) for e in entities if e.get("entity") == "question_id"), "")
+
+
+def answer_messages(faq: Faq, topic: Topic, entities: List[Mapping[str, Any]], text: str,
+                    ask_resolved: bool = True) -> List[Message]:
+    picked = faq.question(picked_question_id(entities))
+    if picked is None or picked.topic != topic.name:
+        picked, ranked = pick_question(faq, topic.name, text)
+    if picked is not None:
+        return render_question(faq, topic, picked, entities, ask_resolved)
+    return render_overview(faq, topic, entities, [m.question for m in ranked[:SUGGESTIONS]], ask_resolved)
