@@ -3,8 +3,8 @@
 A training example asked again word for word (after normalisation, ignoring spaces and
 punctuation) gets the intent it was labelled with, whatever the statistical models say. This
 is what makes the FAQ improvement loop's fast update work: a support lead adds a question the
-assistant failed on as an example of its topic, a fine-tuning run rebuilds this table (DIET and
-the regression stay as they were, see blend.py), and that question is answered at once without
+assistant failed on as an example of its topic, a fine-tuning run rebuilds this table (the
+intent classifier stays as it was, see plain_classifier.py), and that question is answered at once without
 moving any other prediction; the next full training generalises it to other wordings.
 
 Runs after FallbackClassifier (so a labelled question is never handed off as unclear) and before

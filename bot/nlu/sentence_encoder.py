@@ -10,7 +10,7 @@ per process.
 
 What it adds: one dense *sentence* feature (1 x 512, L2-normalised) per message attribute that
 has tokens. That is what intent classifiers read: DIET takes it as the sentence-level input and
-Rasa's LogisticRegressionClassifier (so our BlendedIntentClassifier) concatenates dense sentence
+Rasa's LogisticRegressionClassifier concatenates dense sentence
 features to the sparse ones. No *sequence* features: the encoder has no per-token vectors, and
 repeating the sentence vector on every token would give DIET's transformer no new information
 for the memory of seq_len x 512 floats per example (DIET projects sequence and sentence inputs

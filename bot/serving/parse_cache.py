@@ -1,7 +1,7 @@
 """Remember NLU results by message text (the pipeline reads nothing but the text).
 
 At peaks many users send the same short questions ("退款多久到账", "是"); a parse costs the NLU
-graph (jieba, spaCy, two featurizers, DIET, the blend) while a hit costs a dict copy. Bounded
+graph (jieba, spaCy, the sentence encoder, the TF-IDF regression) while a hit costs a dict copy. Bounded
 LRU, one per loaded model (a new model gets a new processor and so a new cache).
 """
 from __future__ import annotations
