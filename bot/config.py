@@ -34,7 +34,6 @@ ENVIRONMENT: Dict[str, str] = {
     "WALLET_EVAL_TSV": "labelled questions the retrain gate evaluates on",
     "WALLET_ACTIONS": "inprocess (default) or server: run actions through the action server",
     "WALLET_PROCESSOR": "fast (default) or stock: Rasa's own message processor",
-    "WALLET_FAST_MODEL_LOAD": "1 (default) or 0: DIET's warm-up step runs eagerly at load",
     "WALLET_INCREMENTAL_STATES": "1 (default) or 0: RulePolicy's states computed once per event",
     "WALLET_PARSE_CACHE": "parsed messages kept per process (default 20000; 0 = off)",
     "WALLET_TRACKER_CACHE": "conversations the tracker store keeps in memory (default 2000)",
@@ -97,7 +96,6 @@ class Settings:
     eval_tsv: str = ""
     inprocess_actions: bool = True
     fast_processor: bool = True
-    fast_model_load: bool = True
     incremental_states: bool = True
     parse_cache_size: int = 20000
     tracker_cache_size: int = 2000
@@ -162,7 +160,6 @@ def load_settings() -> Settings:
         eval_tsv=_env("WALLET_EVAL_TSV"),
         inprocess_actions=_env("WALLET_ACTIONS", "inprocess").lower() != "server",
         fast_processor=_env("WALLET_PROCESSOR", "fast").lower() != "stock",
-        fast_model_load=_env("WALLET_FAST_MODEL_LOAD", "1") != "0",
         incremental_states=_env("WALLET_INCREMENTAL_STATES", "1") != "0",
         parse_cache_size=_env_int("WALLET_PARSE_CACHE", Settings.parse_cache_size),
         tracker_cache_size=_env_int("WALLET_TRACKER_CACHE", Settings.tracker_cache_size, minimum=1),

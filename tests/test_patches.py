@@ -34,9 +34,8 @@ def test_refused_install_keeps_rasa_stock_but_guards_the_api(monkeypatch, caplog
     import rasa.core.run as run
     from rasa.core.policies.rule_policy import RulePolicy
     from rasa.shared.core.domain import Domain
-    from rasa.utils.tensorflow.models import RasaModel
 
-    before = (Domain.states_for_tracker_history, RulePolicy._get_possible_keys, RasaModel.load)
+    before = (Domain.states_for_tracker_history, RulePolicy._get_possible_keys)
     monkeypatch.setattr(run, "configure_app", run.configure_app)  # restored after the test
     original_configure_app = run.configure_app
     monkeypatch.setattr(patches, "_state", None)
@@ -45,7 +44,7 @@ def test_refused_install_keeps_rasa_stock_but_guards_the_api(monkeypatch, caplog
         assert patches.install() is False
     assert "NOT installed" in caplog.text and "3.7.0" in caplog.text
     assert not patches.installed()
-    after = (Domain.states_for_tracker_history, RulePolicy._get_possible_keys, RasaModel.load)
+    after = (Domain.states_for_tracker_history, RulePolicy._get_possible_keys)
     assert after == before
     assert run.configure_app is not original_configure_app  # the API guard does not depend on the version
 

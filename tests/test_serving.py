@@ -183,7 +183,7 @@ def conversation_log(urls, script):
 @pytest.mark.model
 def test_fast_path_answers_exactly_like_stock_rasa(tmp_path):
     logs = {}
-    stock_env = {"WALLET_PROCESSOR": "stock", "WALLET_ACTIONS": "server", "WALLET_FAST_MODEL_LOAD": "0"}
+    stock_env = {"WALLET_PROCESSOR": "stock", "WALLET_ACTIONS": "server"}
     for mode, env, store in (("stock", stock_env, "SQL"),
                              ("fast", {}, "bot.serving.tracker_store.CachedSQLTrackerStore")):
         (tmp_path / mode).mkdir()

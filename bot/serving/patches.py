@@ -11,7 +11,6 @@ before Rasa reads its command line. Nothing is patched by importing a module.
   installs none of them, logs why, and Rasa runs its stock code: slower, the same answers (the
   speed-ups are equivalence-tested against the stock path in tests/test_serving.py and
   tests/test_rule_states.py). They are:
-- `RasaModel.load`: DIET's warm-up step runs eagerly (model_load.py);
 - `Domain.states_for_tracker_history`, `RulePolicy._get_possible_keys`: dialogue states once per
   event (rule_states.py);
 - the fast message processor, swapped in when the server has loaded a model (processor.py).
@@ -36,7 +35,6 @@ PRIVATE_MEMBERS: Tuple[Tuple[str, str, str], ...] = (
     ("rasa.core.policies.rule_policy", "RulePolicy", "_rule_key_to_state"),
     ("rasa.core.processor", "MessageProcessor", "_get_action"),
     ("rasa.engine.runner.dask", "DaskGraphRunner", "_build_dask_graph"),
-    ("rasa.utils.tensorflow.models", "RasaModel", "load"),
 )
 
 _state: Optional[bool] = None  # None: not asked yet; True: installed; False: refused
@@ -73,9 +71,8 @@ def install() -> bool:
                        "Running Rasa's stock code (slower, same answers).", reason)
         _state = False
         return False
-    from bot.serving import model_load, rule_states
+    from bot.serving import rule_states
 
-    model_load.install()
     rule_states.install()
     _state = True
     return True

@@ -32,9 +32,6 @@ def read_labelled(path: Path) -> List[Tuple[str, str]]:
 def load_agent(model_path: str):
     from rasa.core.agent import Agent
 
-    from bot.serving.patches import install
-
-    install()  # DIET loads faster; parses are the same
     from rasa.utils.log_utils import configure_structlog
 
     logging.getLogger().setLevel(logging.WARNING)
