@@ -127,22 +127,6 @@ def load_agent():
     return Agent.load(str(MODEL))
 
 
-@pytest.fixture(scope="session")
-def agent():
-    """The trained model, loaded once (`make test` trains it first)."""
-    import asyncio
-    import logging
-
-    logging.getLogger("rasa").setLevel(logging.WARNING)
-    loaded = load_agent()
-
-    class Parser:
-        def parse(self, text):
-            return asyncio.run(loaded.parse_message(text))
-
-    return Parser()
-
-
 @pytest.fixture(autouse=True)
 def _fresh_settings():
     """A test that changes the environment (monkeypatch.setenv + reload_settings()) leaves no

@@ -1,8 +1,8 @@
 """The markers select reliably. Each resource fails a test that uses it without its marker
 (needs() in conftest.py); this test lists the tests under each marker (reports/markers.txt)
 and checks what can be seen without running them: every marker selects tests, every PostgreSQL
-variant of a parametrised test is marked postgres, every test using the `postgres_url` or
-`agent` fixture is marked, and the two lanes of scripts/test.sh split the suite exactly."""
+variant of a parametrised test is marked postgres, every test using the
+`postgres_url` fixture is marked, and the two lanes of scripts/test.sh split the suite exactly."""
 from __future__ import annotations
 
 import re
@@ -12,7 +12,7 @@ import pytest
 
 from tests.conftest import COLLECTED, RESOURCES, ROOT
 
-FIXTURE_MARKERS = {"postgres_url": "postgres", "agent": "model"}
+FIXTURE_MARKERS = {"postgres_url": "postgres"}
 
 
 def _whole_suite(config) -> bool:
