@@ -38,6 +38,45 @@ def test_a_bare_topic_word_gets_the_overview_and_three_suggestions(faq):
     assert all(m.question.topic == "withdrawal" for m in ranked)
 
 
+@pytest.mark.parametrize("topic, text", [
+    ("refund", "退款"), ("bank_card", "银行卡"), ("limits", "额度"), ("transfer", "关于转账"),
+    ("account_frozen", "账户被冻结了"), ("payment_failure", "付款失败了"), ("transaction_records", "账单")])
+def test_a_message_that_only_names_its_topic_gets_the_overview(faq, topic, text):
+    """Such messages score 0.6-0.7 against some specific question, so a score threshold alone
+    would answer it; the topic's overview phrasings win instead (they score higher)."""
+    assert pick_question(faq, topic, text)[0] is None
+
+
+def test_a_specific_question_beats_the_overview_phrasings(faq):
+    assert pick_question(faq, "limits", "转账限额是多少")[0].id == "limits.transfer_daily"
+    assert pick_question(faq, "withdrawal", "提现多久到账")[0].id == "withdrawal.arrival_time"
+
+
+def test_a_close_call_is_answered_with_its_alternatives_as_buttons(faq):
+    from bot.faq.answer import answer_messages
+    from bot.faq.match import Match, close_calls
+
+    a, b, c = faq.topics["withdrawal"].questions[:3]
+    ranked = [Match(a, 0.7, 0.45), Match(b, 0.68, 0.40), Match(c, 0.5, 0.05)]
+    assert close_calls(ranked) == [b]
+    assert close_calls([Match(a, 0.9, 0.9), Match(b, 0.6, 0.05)]) == []
+    # end to end: every answer's buttons are other questions of the FAQ, never the answered one
+    for text in ("提现到账时间", "提现一直处理中"):
+        messages = answer_messages(faq, faq.topics["withdrawal"], [], text, ask_resolved=False)
+        answered = messages[-1]["metadata"]["faq_id"] if "metadata" in messages[-1] else None
+        payloads = [b["payload"] for b in messages[-1].get("buttons", [])]
+        assert answered and all(answered not in p for p in payloads)
+
+
+def test_the_order_within_a_topic_comes_from_its_question_classifier(faq):
+    from bot.faq.match import index_for
+
+    ranked = index_for(faq).rank("withdrawal", "提现怎么还没到账啊")
+    probabilities = [m.probability for m in ranked]
+    assert probabilities == sorted(probabilities, reverse=True)
+    assert abs(sum(probabilities) - 1) < 1e-6
+
+
 def test_closest_questions_span_topics(faq):
     closest = closest_questions(faq, "转账转错人了能撤回吗")
     assert closest and closest[0].topic == "transfer"

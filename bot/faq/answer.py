@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, List, Mapping
 
-from bot.faq.match import SUGGESTIONS, pick_question
+from bot.faq.match import SUGGESTIONS, close_calls, pick_question
 from bot.faq.model import Faq, Topic
 from bot.faq.render import Message, render_overview, render_question
 
@@ -16,8 +16,9 @@ def picked_question_id(entities: List[Mapping[str, Any]]) -> str:
 def answer_messages(faq: Faq, topic: Topic, entities: List[Mapping[str, Any]], text: str,
                     ask_resolved: bool = True) -> List[Message]:
     picked = faq.question(picked_question_id(entities))
-    if picked is None or picked.topic != topic.name:
-        picked, ranked = pick_question(faq, topic.name, text)
-    if picked is not None:
+    if picked is not None and picked.topic == topic.name:
         return render_question(faq, topic, picked, entities, ask_resolved)
+    picked, ranked = pick_question(faq, topic.name, text)
+    if picked is not None:
+        return render_question(faq, topic, picked, entities, ask_resolved, also=close_calls(ranked))
     return render_overview(faq, topic, entities, [m.question for m in ranked[:SUGGESTIONS]], ask_resolved)

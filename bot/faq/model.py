@@ -72,6 +72,9 @@ class Topic:
     urgent: Optional[str] = None
     variants: Optional[Variants] = None
     questions: List[Question] = field(default_factory=list)
+    # Short ways users name the topic as a whole ("提现", "转账的问题"): a message that is closer
+    # to these than to any specific question gets the overview (bot/faq/match.py).
+    overview_phrasings: List[str] = field(default_factory=list)
 
     def answer_for(self, entities: List[Mapping[str, Any]]) -> str:
         """The variant matching an extracted entity value, else the general answer (overview)."""
@@ -162,7 +165,7 @@ def _question(path: Path, topic: str, index: int, raw: Any) -> Question:
 def _topic(path: Path, name: str, raw: Any) -> Topic:
     where = f"topic '{name}'"
     raw = _mapping(path, where, raw)
-    known = {"title", "answer", "related", "offer_human", "urgent", "variants", "questions"}
+    known = {"title", "answer", "related", "offer_human", "urgent", "variants", "questions", "overview_phrasings"}
     unknown = set(raw) - known
     if unknown:
         raise FaqError(path, where, f"unknown field(s) {sorted(unknown)}; allowed: {sorted(known)}")
@@ -183,16 +186,27 @@ def _topic(path: Path, name: str, raw: Any) -> Topic:
     questions_raw = raw.get("questions") or []
     if not isinstance(questions_raw, list):
         raise FaqError(path, where, "field 'questions' must be a list")
+    title = _text(path, where, raw.get("title"), "title")
+    overview = raw.get("overview_phrasings") or []
+    if not isinstance(overview, list) or not all(isinstance(p, str) and p.strip() for p in overview):
+        raise FaqError(path, where, "field 'overview_phrasings' must be a list of texts")
     return Topic(
         name=name,
-        title=_text(path, where, raw.get("title"), "title"),
+        title=title,
         answer=_text(path, where, raw.get("answer"), "answer"),
         related=list(related),
         offer_human=offer_human,
         urgent=_text(path, where, urgent, "urgent") if urgent else None,
         variants=_variants(path, where, raw.get("variants")),
         questions=[_question(path, name, i, q) for i, q in enumerate(questions_raw)],
+        overview_phrasings=[p.strip() for p in overview] or title_names(title),
     )
+
+
+def title_names(title: str) -> List[str]:
+    """A title and its parts ("账户/资金被冻结" -> itself, "账户", "资金被冻结"): the default overview phrasings."""
+    parts = [p.strip() for p in re.split(r"[/／]", title) if p.strip()]
+    return list(dict.fromkeys([title.replace(" ", ""), *parts]))
 
 
 def parse_faq(path: Path, raw: Any) -> Faq:

@@ -14,6 +14,9 @@ from bot.topics import MENU_TOPICS
 Message = Dict[str, Any]
 
 
+MAX_QUESTION_BUTTONS = 4
+
+
 def button(title: str, intent: str) -> Dict[str, str]:
     """A quick-reply button whose payload triggers `intent` (Rasa's `/intent` syntax)."""
     return {"title": title, "payload": f"/{intent}"}
@@ -59,15 +62,17 @@ def render_topic(faq: Faq, topic: Topic, entities: List[Mapping[str, Any]],
 
 
 def render_question(faq: Faq, topic: Topic, question: Question, entities: List[Mapping[str, Any]],
-                    ask_resolved: bool = True) -> List[Message]:
-    """A specific question's short answer, buttons for its related questions, then 是/否."""
+                    ask_resolved: bool = True, also: Sequence[Question] = ()) -> List[Message]:
+    """A specific question's short answer, buttons for the questions it was a close call with
+    (`also`, first) and its related questions, then 是/否."""
     messages: List[Message] = []
     if topic.urgent:
         messages.append(with_faq_id({"text": faq.fill(topic.urgent)}, question.id))
     answer: Message = {"text": faq.fill(question.answer_for(entities))}
-    related = [q for q in (faq.question(i) for i in question.related) if q is not None]
-    if related:
-        answer["buttons"] = [question_button(q) for q in related]
+    others = [*also, *(q for q in (faq.question(i) for i in question.related) if q is not None)]
+    others = list({q.id: q for q in others if q.id != question.id}.values())[:MAX_QUESTION_BUTTONS]
+    if others:
+        answer["buttons"] = [question_button(q) for q in others]
     messages.append(with_faq_id(answer, question.id))
     if ask_resolved:
         messages.append(resolved_question(faq, topic.offer_human))
