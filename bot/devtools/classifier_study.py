@@ -5,7 +5,7 @@ Three classifiers on the SAME examples (data/nlu/*.yml, read with Rasa's own YAM
 normalised with bot.text.normalize_text, as the pipeline's ChineseNormalizer does):
 
   a  tfidf      logistic regression on character 1-4-gram TF-IDF
-  b  tfidf+enc  the same, with the multilingual USE v3 vector (bot.nlu.sentence_encoder) appended
+  b  tfidf+enc  the same, with the multilingual USE v3 vector (bot/sentence_vectors.py) appended
   c  enc        logistic regression on the encoder vector alone
 
 Each is scored by stratified 5-fold cross-validation. Inside every outer training fold, the
@@ -341,7 +341,7 @@ def realq(data: Dataset, vectors: np.ndarray, variants: Sequence[str], path: Pat
 # ---- main --------------------------------------------------------------------------------------
 
 def main(argv: Optional[List[str]] = None) -> int:
-    from bot.nlu.sentence_encoder import resolve_threads
+    from bot.sentence_vectors import resolve_threads
 
     parser = argparse.ArgumentParser(prog="python -m bot.devtools.classifier_study", description=__doc__.split("\n")[0])
     parser.add_argument("--data", default=str(ROOT / "data" / "nlu"), help="folder of Rasa NLU YAML files")

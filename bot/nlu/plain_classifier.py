@@ -137,7 +137,7 @@ class PlainIntentClassifier(GraphComponent):
             "inner_folds": 3,
             "min_df": 2,
             "encoder_weight": 1.0,
-            "threads": 1,  # encoder BLAS threads (see bot/nlu/sentence_encoder.py)
+            "threads": 1,  # encoder BLAS threads (see bot/sentence_vectors.py)
             "jobs": 1,  # processes for the C search
             "max_iter": 3000,
             "random_seed": 42,
