@@ -113,6 +113,88 @@ def test_console_api_refuses_bad_bodies_clearly(env):
     clean_4xx(requests.get(f"{env['console']}/api/tickets/" + "x" * 5000, headers=auth, timeout=10))
 
 
+# --- issue 16, round two (findings 6 and 7): the console's inputs that gave 500s --------------
+
+LONE = '"\\ud800"'  # the JSON text of a lone surrogate
+CONSOLE_LOGIN_HOSTILE = [
+    '{"name": "%s", "password": ' + LONE + '}', '{"name": "%s", "password": "\\udfff\\ud800"}',
+    '{"name": "%s", "password": "a\\u0000b"}', '{"name": "%s", "password": 5}', '{"name": "%s", "password": null}',
+    '{"name": "%s", "password": ""}', '{"name": "%s\\ud800", "password": "x"}', '{"name": "%s\\u0000", "password": "x"}',
+    '{"name": ["%s"], "password": "x"}',
+]
+
+
+@pytest.mark.parametrize("template", CONSOLE_LOGIN_HOSTILE, ids=range(len(CONSOLE_LOGIN_HOSTILE)))
+def test_console_login_hostile_passwords_are_the_same_400_for_real_and_unknown_names(env, template):
+    real = f"hostile-{uuid.uuid4().hex[:8]}"
+    AgentStore(env["db_url"]).add(real, "password123")
+    answers = []
+    for name in (real, f"nobody-{uuid.uuid4().hex[:8]}"):
+        r = requests.post(f"{env['console']}/api/login", data=(template % name).encode(), timeout=10)
+        clean_4xx(r, 400)
+        answers.append(r.json()["error"])
+    assert answers[0] == answers[1]
+
+
+@pytest.mark.parametrize("body", [b"\xff\xfe{\x00}\x00", b"\xef\xbb\xbf{}", b'{"name": "\xe5\xb0", "password": "x"}',
+                                  b'{"name": "a", "password": "\xed\xa0\x80"}'], ids=range(4))
+def test_console_login_refuses_other_encodings_clearly(env, body):
+    clean_4xx(requests.post(f"{env['console']}/api/login", data=body, timeout=10), 400)
+
+
+CONSOLE_ROUTES = [
+    ("/api/tickets/T-NOPE/reply", "text"), ("/api/tickets/T-NOPE/close", "note"),
+    ("/api/tickets/T-NOPE/transfer", "agent"), ("/api/notices", "text"), ("/api/notices", "until"),
+    ("/api/notices", "topic"), ("/api/notices", "starts_at"), ("/api/faq/examples", "text"),
+    ("/api/faq/phrasings", "question_id"), ("/api/faq/drafts", "answer"), ("/api/faq/changes/1/rollback", "force"),
+    ("/api/faq/retrain", "full"),
+]
+HOSTILE_VALUES = [LONE, '"x\\u0000y"', '{"\\ud800": 1}', "[" + LONE + "]", "5.5", '{"a": []}']
+
+
+@pytest.mark.parametrize("path, field", CONSOLE_ROUTES, ids=[f"{p}:{f}" for p, f in CONSOLE_ROUTES])
+def test_console_routes_refuse_hostile_values_clearly(env, path, field):
+    r = requests.post(f"{env['console']}/api/login", json={"name": "小王", "password": "password123"}, timeout=10)
+    auth = {"Authorization": f"Bearer {r.json()['token']}"}
+    others = {k: v for k, v in {"text": '"维护"', "until": '"+1h"'}.items() if k != field}
+    bodies = ["{" + ", ".join([f'"{field}": {value}'] + [f'"{k}": {v}' for k, v in others.items()]) + "}"
+              for value in HOSTILE_VALUES]
+    bodies = [b.encode() for b in bodies] + [b"\xff", b"\xed\xa0\x80", b"[]", b'"text"', b"null", b"\xff\xfe{\x00}\x00"]
+    for body in bodies:
+        r = requests.post(f"{env['console']}{path}", data=body, headers=auth, timeout=30)
+        clean_4xx(r, 400)
+
+
+@pytest.mark.parametrize("method, path, status", [
+    ("GET", "/api/dashboard?since=0001-01-01&until=9999-12-31", 400), ("GET", "/api/dashboard?until=9999-12-31", 400),
+    ("GET", "/api/dashboard?since=2026-01-01T00:00-23:59&until=9999-12-31T23:59-23:00", 400),
+    ("GET", "/api/dashboard/report.html?since=0001-01-01", 400), ("GET", "/api/dashboard/chart/daily.png?since=1", 400),
+    ("DELETE", "/api/notices/" + "9" * 30, 404), ("POST", "/api/faq/changes/" + "9" * 30 + "/rollback", 404),
+], ids=range(7))
+def test_console_dates_and_numbers_out_of_range_are_clean(env, method, path, status):
+    r = requests.post(f"{env['console']}/api/login", json={"name": "小王", "password": "password123"}, timeout=10)
+    auth = {"Authorization": f"Bearer {r.json()['token']}"}
+    clean_4xx(requests.request(method, f"{env['console']}{path}", headers=auth, timeout=30), status)
+
+
+@pytest.mark.parametrize("scheme", ["Basic eDp4", "Digest x", "Token t", "Bearer"], ids=range(4))
+def test_console_cookie_with_another_authorization_scheme_still_needs_csrf(env, scheme):
+    session = requests.Session()
+    session.post(f"{env['console']}/api/login", json={"name": "小王", "password": "password123"}, timeout=10)
+    r = session.post(f"{env['console']}/api/notices", headers={"Authorization": scheme}, timeout=10,
+                     json={"topic": "all", "text": "维护中", "until": "+1h"})
+    clean_4xx(r, 403)
+
+
+def test_console_notice_with_a_look_alike_link_is_refused(env):
+    r = requests.post(f"{env['console']}/api/login", json={"name": "小王", "password": "password123"}, timeout=10)
+    r = requests.post(f"{env['console']}/api/notices", headers={"Authorization": f"Bearer {r.json()['token']}"},
+                      json={"topic": "all", "text": "请到 https://alipay-secure.com/verify 验证", "until": "+1h"},
+                      timeout=10)
+    clean_4xx(r, 400)
+    assert "alipay-secure.com" in r.json()["error"]
+
+
 @pytest.mark.parametrize("method, path, body", [
     ("POST", "/model/parse", b"{"), ("POST", "/model/parse", b'{"text": 5}'), ("POST", "/model/parse", DEEP),
     ("POST", "/model/parse", b"\xff"), ("POST", "/conversations/x/tracker/events", b"{"),

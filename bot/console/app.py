@@ -2,9 +2,13 @@
 
 Every /api route but /api/login needs a valid session: the HttpOnly cookie set at sign-in, or
 `Authorization: Bearer <token>`. No session → 401; a ticket owned by another agent → 403.
-Sign-in is throttled per name and per address (429). Changes made with the cookie need the
-CSRF token returned by /api/login and /api/me (header X-CSRF-Token) and a same-origin Origin;
-the cookie is HttpOnly, SameSite=Strict, and Secure when the console is reached over HTTPS.
+Sign-in is throttled per name and per address (429); every attempt counts as failed from the
+moment it starts, and a wrong password costs the same bcrypt work whether the name exists or not.
+Changes need the CSRF token returned by /api/login and /api/me (header X-CSRF-Token) and a
+same-origin Origin, unless the request authenticates with a Bearer token (any other
+`Authorization` scheme does not exempt it); the cookie is HttpOnly, SameSite=Strict, and Secure
+when the console is reached over HTTPS. Bodies are decoded by bot/console/bodies.py (400, never
+500). The live queue stream ends when its session does (logout, expiry, agent disabled).
 """
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 from functools import wraps
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -21,13 +26,14 @@ from urllib.parse import urlparse
 from sanic import Sanic, response
 from sanic.request import Request
 
+from bot.console.bodies import BodyError, bad_text, json_object, parse_json
 from bot.console.rasa_client import RasaClient
 from bot.console.service import ConsoleService
 from bot.faq.store import shared_store
 from bot.handoff.agents import agent_store
 from bot.db.models import utcnow
 from bot.errors import StaffError
-from bot.handoff.store import TicketError, ticket_store
+from bot.handoff.store import ticket_store
 from bot.security.clients import client_address
 from bot.security.login_throttle import LoginThrottle
 from bot.security.tokens import derived_key
@@ -36,13 +42,22 @@ from bot.config import handoff_settings, settings
 logger = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
 COOKIE = "wallet_console"
+SESSION_CHECK_SECONDS = 5.0
+"""How often the live queue stream re-checks its session (logout, expiry, agent disabled)."""
+MAX_NAME_CHARS, MAX_PASSWORD_CHARS = 64, 256
+
+
+def _bearer(request: Request) -> Optional[str]:
+    """The token of `Authorization: Bearer <token>`; None for no header or another scheme."""
+    header = request.headers.get("authorization", "")
+    if header[:7].lower() == "bearer ":
+        return header[7:].strip()
+    return None
 
 
 def _token(request: Request) -> Optional[str]:
-    header = request.headers.get("authorization", "")
-    if header.lower().startswith("bearer "):
-        return header[7:].strip()
-    return request.cookies.get(COOKIE)
+    bearer = _bearer(request)
+    return bearer if bearer is not None else request.cookies.get(COOKIE)
 
 
 def _error(status: int, message: str, headers: Optional[Dict[str, str]] = None):
@@ -55,7 +70,7 @@ def csrf_token(session_token: str) -> str:
 
 
 def _csrf_ok(request: Request) -> bool:
-    if request.method in ("GET", "HEAD", "OPTIONS") or request.headers.get("authorization"):
+    if request.method in ("GET", "HEAD", "OPTIONS") or _bearer(request):
         return True  # reads, and API clients with a bearer token (browsers never add one by themselves)
     origin = request.headers.get("origin")
     if origin and urlparse(origin).netloc != request.host:
@@ -63,6 +78,27 @@ def _csrf_ok(request: Request) -> bool:
     cookie = request.cookies.get(COOKIE) or ""
     sent = request.headers.get("x-csrf-token") or ""
     return bool(cookie) and hmac.compare_digest(sent, csrf_token(cookie))
+
+
+def _audit_name(name: object) -> str:
+    """A name as the audit log can store it (a lone surrogate or NUL escaped, at most 64 chars)."""
+    if not isinstance(name, str):
+        return "(无效用户名)"
+    return name.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")[:MAX_NAME_CHARS]
+
+
+def _login_fields(data: object) -> Dict[str, str]:
+    """name and password of a sign-in body; BodyError (400) for anything else."""
+    if not isinstance(data, dict):
+        raise BodyError("请求体必须是 JSON 对象")
+    name, password = data.get("name"), data.get("password")
+    if not isinstance(name, str) or not isinstance(password, str) or not name or not password:
+        raise BodyError("请输入用户名和密码")
+    if len(name) > MAX_NAME_CHARS or len(password) > MAX_PASSWORD_CHARS:
+        raise BodyError(f"用户名最多 {MAX_NAME_CHARS} 字，密码最多 {MAX_PASSWORD_CHARS} 字")
+    if bad_text(name) or bad_text(password):
+        raise BodyError("用户名或密码里有无法处理的字符（孤立的代理字符或 NUL）")
+    return {"name": name, "password": password}
 
 
 def _https(request: Request) -> bool:
@@ -79,6 +115,7 @@ def create_app(name: str = "wallet_console") -> Sanic:
     app.config.REQUEST_MAX_SIZE = 64 * 1024
     throttle = LoginThrottle()
     app.config.KEEP_ALIVE_TIMEOUT = 30
+    agents.warm_up()  # the dummy hash for unknown names, before the first sign-in
 
     def service() -> ConsoleService:
         return ConsoleService(store, faq_store.get(), rasa)
@@ -99,13 +136,8 @@ def create_app(name: str = "wallet_console") -> Sanic:
         return wrapper
 
     def body(request: Request) -> Dict[str, Any]:
-        try:
-            data = json.loads(request.body or b"{}")
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            raise TicketError("请求体不是有效的 JSON", 400) from None
-        if not isinstance(data, dict):
-            raise TicketError("请求体必须是 JSON 对象", 400)
-        return data
+        """The JSON object of a request (BodyError, a 400, for anything else)."""
+        return json_object(request.body)
 
     @app.get("/")
     async def index(_: Request):
@@ -128,26 +160,35 @@ def create_app(name: str = "wallet_console") -> Sanic:
 
     @app.post("/api/login")
     async def login(request: Request):
+        """Counted first, checked after: the throttle records the attempt before anything about
+        the body can fail, and only a successful sign-in takes it back."""
         try:
-            data = body(request)
-        except TicketError as err:
-            return _error(err.status, err.message)
-        name, password = data.get("name"), data.get("password")
-        if not isinstance(name, str) or not isinstance(password, str) or len(name) > 64 or len(password) > 256:
-            return _error(400, "请输入用户名和密码")
+            data = parse_json(request.body)
+        except BodyError:
+            data = None
+        name = data.get("name") if isinstance(data, dict) else None
+        named = isinstance(name, str) and 0 < len(name) <= MAX_NAME_CHARS and not bad_text(name)
         address = client_address(request.ip, request.headers.get("x-forwarded-for"))
-        keys = (f"name:{name}",) + ((f"addr:{address}",) if address else ())  # local tools: per name only
-        wait = throttle.blocked_for(keys)
+        name_keys = (f"name:{name}",) if named else ()
+        address_keys = (f"addr:{address}",) if address else ()  # local tools: per name only
+        wait, attempt = throttle.attempt(name_keys + address_keys)
         if wait:
             minutes = max(1, int(wait // 60) + 1)
-            await asyncio.to_thread(store.audit, name[:64], "login_throttled")
+            await asyncio.to_thread(store.audit, _audit_name(name), "login_throttled")
             return _error(429, f"登录失败次数过多，请 {minutes} 分钟后再试", {"Retry-After": str(int(wait) + 1)})
-        agent = await asyncio.to_thread(agents.verify, name, password)
+        try:
+            if data is None:
+                raise BodyError("请求体不是有效的 JSON（需要 UTF-8 编码的 JSON 对象）")
+            fields = _login_fields(data)
+        except BodyError as err:
+            if named:
+                await asyncio.to_thread(store.audit, _audit_name(name), "login_failed", None, "请求格式错误")
+            return _error(400, err.message)
+        agent = await asyncio.to_thread(agents.verify, fields["name"], fields["password"])
         if agent is None:
-            throttle.failed(keys)
-            await asyncio.to_thread(store.audit, name[:64], "login_failed")
+            await asyncio.to_thread(store.audit, _audit_name(name), "login_failed")
             return _error(401, "用户名或密码错误")
-        throttle.succeeded(keys[0])
+        throttle.succeeded(name_keys[0], attempt, address_keys)
         token = await asyncio.to_thread(agents.start_session, agent["id"], settings.session_ttl_seconds)
         await asyncio.to_thread(store.audit, agent["name"], "login")
         resp = response.json({"agent": agent, "token": token, "csrf": csrf_token(token)})
@@ -227,11 +268,19 @@ def create_app(name: str = "wallet_console") -> Sanic:
     @authenticated
     async def events(request: Request):
         """Server-sent events: the queue whenever it changes — a new ticket, a claim, a new
-        message on a ticket (state is in the database, so changes by any process show up)."""
+        message on a ticket (state is in the database, so changes by any process show up).
+        Ends (event `logout`) within SESSION_CHECK_SECONDS once the session is no longer valid."""
+        token = _token(request)
         stream = await request.respond(content_type="text/event-stream; charset=utf-8",
                                        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-        last, idle = None, 0
+        last, idle, checked = None, 0, time.monotonic()
         while True:
+            if time.monotonic() - checked >= SESSION_CHECK_SECONDS:  # logged out, expired, disabled?
+                if await asyncio.to_thread(agents.session_agent, token) is None:
+                    await stream.send("event: logout\ndata: {}\n\n")
+                    await stream.eof()
+                    return
+                checked = time.monotonic()
             snapshot = await asyncio.to_thread(service().queue, utcnow())
             key = json.dumps([(t["number"], t["status"], t["agent"], t["last_message_id"]) for t in snapshot])
             if key != last:

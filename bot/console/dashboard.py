@@ -21,7 +21,7 @@ from sanic.request import Request
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from bot.insights.charts import CHARTS, render_chart, render_charts
-from bot.insights.period import PeriodError, local_zone, period
+from bot.insights.period import EARLIEST, LATEST, PeriodError, local_zone, period
 from bot.insights.report import collect, render_html, summary_cards
 from bot.insights.sources import tracker_db_url
 
@@ -70,9 +70,12 @@ def register_dashboard(app: Sanic, authenticated: Callable, handoff_url: str,
         """(data, None) or (None, error response)."""
         try:
             since, until = data.window(request)
-            return await asyncio.to_thread(data.get, since, until), None
-        except PeriodError as err:
+        except PeriodError as err:  # unreadable, reversed, too long, or outside 2000–2100
             return None, _error(400, str(err))
+        except OverflowError:  # a second line of defence: period() keeps dates in range
+            return None, _error(400, f"时间超出范围：只能查询 {EARLIEST} 到 {LATEST} 之间")
+        try:
+            return await asyncio.to_thread(data.get, since, until), None
         except (SQLAlchemyError, ArgumentError):
             logger.exception("dashboard: database unreadable")
             return None, _error(503, "暂时无法读取对话记录或工单数据库，请稍后重试")

@@ -25,6 +25,8 @@ from bot.authoring.changes import EXAMPLE_TOPICS, FaqChanges
 from bot.training.retrain import job_status, start_job
 from bot.config import project_root
 
+MAX_ROW_ID = 2**63 - 1
+
 
 def register_faq_routes(app: Sanic, authenticated: Callable, body: Callable[[Request], Dict[str, Any]],
                         database_url: str, rasa_url: str) -> None:
@@ -99,6 +101,8 @@ def register_faq_routes(app: Sanic, authenticated: Callable, body: Callable[[Req
     @app.post("/api/faq/changes/<change_id:int>/rollback")
     @authenticated
     async def faq_rollback(request: Request, change_id: int):
+        if not 1 <= change_id <= MAX_ROW_ID:  # the database cannot even look such a number up
+            raise StaffError(f"没有编号为 {str(change_id)[:20]} 的变更", 404)
         force = body(request).get("force", False)
         if not isinstance(force, bool):
             raise StaffError("force 必须是 true 或 false")

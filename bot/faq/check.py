@@ -1,8 +1,9 @@
 """Project consistency check (`bot faq check`, run by `make test`).
 
 Fails when a topic lacks NLU examples, a rule or an answer, when domain and FAQ disagree,
-when two intents share an example, or when a YAML file is malformed; every message names the
-file, the topic and the field.
+when two intents share an example, when a text users read links to a look-alike of an official
+domain (the scam guard's check, bot/security/scam.py), or when a YAML file is malformed; every
+message names the file, the topic and the field.
 """
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from typing import Dict, List, Set, Tuple
 
 import yaml
 
-from bot.faq.model import FaqError, load_faq
+from bot.faq.model import Faq, FaqError, faq_texts, load_faq
+from bot.security.scam import lookalike_links
 from bot.config import ROOT, faq_path
 from bot.text import normalize_text
 from bot.topics import ALL_INTENTS, FAQ_TOPICS
@@ -61,12 +63,21 @@ def rule_intents(root: Path, problems: List[str]) -> Set[str]:
     return found
 
 
+def lookalike_problems(faq: Faq, faq_file: Path) -> List[str]:
+    """Texts users read that link to a look-alike of an official domain (a phishing link in an
+    answer would carry the assistant's authority)."""
+    return [f"{faq_file}: {where}: links to look-alike domain '{host}' (not one of scam.official_domains "
+            "in assistant.yml): users must only be sent to official domains"
+            for where, text in faq_texts(faq) for host in lookalike_links(text)]
+
+
 def check_project(root: Path = ROOT, faq_file: Path = None) -> List[str]:
     problems: List[str] = []
     faq_file = faq_file or (faq_path() if Path(root) == ROOT else Path(root) / "data" / "faq.yml")
     try:
         faq = load_faq(faq_file)
         faq_topics = set(faq.topics)
+        problems += lookalike_problems(faq, faq_file)
     except FaqError as err:
         problems.append(str(err))
         faq_topics = set()

@@ -4,8 +4,8 @@ A draft has a name, a title, an answer and example questions. The assistant does
 the FAQ loader reads only `topics:`, and a topic needs an intent in domain.yml, training
 examples and a rule (bot/topics.py is the contract) — a developer adds those, then moves the
 draft under `topics:`. Keeping drafts in the FAQ file lets staff write them where they write
-every other answer, and lets `bot faq check` hold them to the same rules (safe answers, valid
-placeholders, examples that no other intent already owns).
+every other answer, and lets `bot faq check` hold them to the same rules (safe answers, no links
+to look-alike domains, valid placeholders, examples that no other intent already owns).
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Mapping, Set
 
 from bot.privacy.secrets import asks_for_secret
+from bot.security.scam import lookalike_links
 from bot.text import normalize_text
 
 DRAFTS_KEY = "drafts"
@@ -68,6 +69,8 @@ def draft_problems(name: str, raw: Any, taken_names: Set[str],
         phrase = asks_for_secret(value)
         if phrase:
             problems.append(f"{where}: 字段 '{key}' 向用户索要敏感信息（{phrase!r}）：小助手绝不索要密码、验证码或卡号")
+        for host in lookalike_links(value):
+            problems.append(f"{where}: 字段 '{key}' 的链接“{host}”像是仿冒官方的域名：请只使用官方域名")
     examples = raw.get("examples")
     if not isinstance(examples, list) or not examples:
         problems.append(f"{where}: 字段 'examples' 至少要有一个例句")

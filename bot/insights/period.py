@@ -5,12 +5,15 @@ midnight, "2026-11-20 08:00" is local time, an ISO time with an offset is taken 
 """
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Optional, Tuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DEFAULT_DAYS = 7
 MAX_DAYS = 366
+EARLIEST, LATEST = date(2000, 1, 1), date(2100, 12, 31)
+"""The dates a window may name (as typed). Beyond them the time-zone arithmetic overflows:
+`?since=0001-01-01&until=9999-12-31` was a 500 (OverflowError; issue 16, finding 7)."""
 
 
 class PeriodError(ValueError):
@@ -35,7 +38,9 @@ def parse_local(text: str, tz: ZoneInfo) -> datetime:
     try:
         value = datetime.fromisoformat(raw)
     except ValueError:
-        raise PeriodError(f"无法识别的时间“{text}”：请写成“2026-11-20”或“2026-11-20 08:00”") from None
+        raise PeriodError(f"无法识别的时间“{text[:40]}”：请写成“2026-11-20”或“2026-11-20 08:00”") from None
+    if not EARLIEST <= value.date() <= LATEST:
+        raise PeriodError(f"时间“{text[:40]}”超出范围：只能查询 {EARLIEST} 到 {LATEST} 之间")
     if value.tzinfo is None:
         value = value.replace(tzinfo=tz)
     return value.astimezone(timezone.utc)

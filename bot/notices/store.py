@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from bot.errors import StaffError
 from bot.privacy.secrets import asks_for_secret
+from bot.security.scam import lookalike_links, scam_settings
 from bot.db.engine import engine_for
 from bot.db.models import ServiceNotice, iso, utcnow
 from bot.notices.timing import (
@@ -33,6 +34,7 @@ from bot.topics import FAQ_TOPICS
 
 MAX_TEXT_CHARS = 300
 MAX_AUTHOR_CHARS = 64
+MAX_NOTICE_ID = 2**63 - 1
 CACHE_SECONDS = 5.0
 ALL_TOPICS = "all"
 _ALL_WORDS = ("", ALL_TOPICS, "ALL", "全部", "所有")
@@ -97,6 +99,10 @@ def clean_text(text: Any) -> str:
     if not isinstance(text, str):
         raise NoticeError("公告内容必须是文字")
     text = _CONTROL.sub("", text).strip()
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (JSON "\ud800", a mis-decoded argument)
+        raise NoticeError("公告内容里有无法处理的字符（孤立的代理字符），请重新输入") from None
     if not text:
         raise NoticeError("公告内容不能为空")
     if len(text) > MAX_TEXT_CHARS:
@@ -104,6 +110,10 @@ def clean_text(text: Any) -> str:
     phrase = asks_for_secret(text)
     if phrase:
         raise NoticeError(f"公告不能让用户提供密码、验证码或卡号（“{phrase}”）：官方从不索要这些信息")
+    lookalikes = lookalike_links(text)
+    if lookalikes:
+        raise NoticeError(f"公告里的链接“{lookalikes[0]}”像是仿冒官方的域名，不能发布："
+                          f"请只使用官方域名（{'、'.join(scam_settings().official_domains)}）")
     return text
 
 
@@ -187,6 +197,8 @@ class NoticeStore:
         with self._session.begin() as s:
             if notice_id is not None:
                 number = notice_id_of(notice_id)
+                if not 1 <= number <= MAX_NOTICE_ID:  # beyond what the database can look up
+                    raise NoticeError(f"没有编号为 {str(number)[:20]} 的公告", 404)
                 row = s.get(ServiceNotice, number)
                 if row is None:
                     raise NoticeError(f"没有编号为 {number} 的公告", 404)

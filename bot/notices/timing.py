@@ -7,13 +7,17 @@ Everything shown back (CLI, console, chat) is in that same local time.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Optional
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _RELATIVE = re.compile(r"^\+\s*(?:(\d+)\s*d)?\s*(?:(\d+)\s*h)?\s*(?:(\d+)\s*m(?:in)?)?$", re.IGNORECASE)
 _CLOCK = re.compile(r"^(\d{1,2}):(\d{2})$")
 MAX_AHEAD = timedelta(days=366)
+EARLIEST, LATEST = date(2000, 1, 1), date(2100, 12, 31)
+"""Dates a notice time may name (as typed); beyond them datetime arithmetic would overflow
+(issue 16, finding 7: 0001-01-01 or 9999-12-31 gave a 500). Same range as the dashboard's
+(bot/insights/period.py)."""
 
 
 class NoticeTimeError(ValueError):
@@ -59,10 +63,13 @@ def parse_when(text: str, now: datetime, tz: ZoneInfo) -> datetime:
         raise NoticeTimeError("请填写时间")
     relative = _RELATIVE.match(raw)
     if relative and any(relative.groups()):
-        days, hours, minutes = (int(g or 0) for g in relative.groups())
-        delta = timedelta(days=days, hours=hours, minutes=minutes)
-        if delta > MAX_AHEAD:
-            raise NoticeTimeError(f"时间“{raw}”太远了，最多一年以内")
+        try:
+            days, hours, minutes = (int(g or 0) for g in relative.groups())
+            delta = timedelta(days=days, hours=hours, minutes=minutes)
+        except (ValueError, OverflowError):  # more digits than int() or timedelta take
+            delta = None
+        if delta is None or delta > MAX_AHEAD:
+            raise NoticeTimeError(f"时间“{raw[:40]}”太远了，最多一年以内")
         return now + delta
     clock = _CLOCK.match(raw)
     if clock:
@@ -83,6 +90,8 @@ def parse_when(text: str, now: datetime, tz: ZoneInfo) -> datetime:
         raise NoticeTimeError(
             f"无法识别的时间“{raw}”：请写成“2026-11-11 02:00”（{zone_label(tz)}）、"
             "“02:00”、带时区的 ISO 时间，或“+2h”“+30m”这样的相对时间") from None
+    if not EARLIEST <= parsed.date() <= LATEST:
+        raise NoticeTimeError(f"时间“{raw}”超出范围：只能是 {EARLIEST} 到 {LATEST} 之间的时间")
     return to_utc(parsed, tz)
 
 

@@ -8,11 +8,13 @@ top-priority hand-off. Phrases and the app's official domains are in assistant.y
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import List, Tuple
 
 from bot.config import settings
+from bot.text import strip_control
 
 DEFAULT_PHRASES = (
     "安全账户", "安全账号", "屏幕共享", "共享屏幕", "刷单", "验证码发给我", "把验证码发给", "把验证码告诉",
@@ -75,11 +77,25 @@ def looks_like_official(host: str, official_domains=None) -> bool:
     return False
 
 
+def lookalike_links(text: str) -> List[str]:
+    """The hosts in `text` that imitate an official domain, each once, in order.
+
+    The scam guard's check of users' messages, and the refusal of staff text users will read
+    (service notices, FAQ answers and drafts): no support text may send users to a look-alike
+    such as alipay-secure.com (issue 16, finding 7). Full-width letters and invisible characters
+    are normalised first, so `ａｌｉｐａｙ－ｓｅｃｕｒｅ．ｃｏｍ` is caught too."""
+    cleaned = unicodedata.normalize("NFKC", strip_control(text or "")).lower()
+    found: List[str] = []
+    for match in _URL.finditer(cleaned):
+        host = match.group(1)
+        if host not in found and looks_like_official(host):
+            found.append(host)
+    return found
+
+
 def scam_signals(text: str) -> List[str]:
     """What in the (normalised) message points at a scam; empty when nothing does."""
     lowered = (text or "").lower()
     found = [p for p in scam_settings().phrases if p in lowered]
-    for match in _URL.finditer(lowered):
-        if looks_like_official(match.group(1)):
-            found.append(f"link:{match.group(1)}")
+    found += [f"link:{host}" for host in lookalike_links(lowered)]
     return found

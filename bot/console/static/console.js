@@ -67,6 +67,7 @@ function listen() {
     $("live").classList.remove("off");
     if (current) refreshTicket();
   });
+  events.addEventListener("logout", showLogin);  // the session ended (logout elsewhere, expiry, disabled)
   events.onerror = () => { $("live").classList.add("off"); };
 }
 
