@@ -185,13 +185,6 @@ def with_numeral_edges(norm: str) -> str:
 _NUMBER_RUN = re.compile(f"(?<![0-9A-Za-z])\\+?[0-9]+(?:{_SEP}[0-9]+)*(?:(?:{_SEP})?[Xx])?(?![0-9A-Za-z])")
 _GROUP = re.compile(r"[0-9]+|[Xx]")
 _IP_ADDRESS = re.compile(r"[0-9]{1,3}(?:\.[0-9]{1,3}){3}")
-
-
-def _is_ip_address(text: str, start: int, end: int) -> bool:
-    """An IPv4 address (four dotted numbers up to 255), unless the words before say phone."""
-    if not _IP_ADDRESS.fullmatch(text, start, end) or any(w in _before(text, start) for w in _PHONE_WORDS):
-        return False
-    return all(int(part) <= 255 for part in text[start:end].split("."))
 _MOBILE = re.compile(r"1[3-9][0-9]{9}")
 _CARD_WORDS = ("卡号", "银行卡", "信用卡", "储蓄卡", "借记卡", "这张卡", "card", "卡是", "卡:", "卡：")
 _ORDER_WORDS = ("订单", "单号", "流水", "交易号", "运单", "编号", "商户号", "工单", "票号", "合同", "账单号", "批次",
@@ -215,6 +208,13 @@ def _before(text: str, start: int, width: int = 12) -> str:
 
 def is_quantity(text: str, end: int) -> bool:
     return text[end:end + 3].lstrip().startswith(_UNITS)
+
+
+def _is_ip_address(text: str, start: int, end: int) -> bool:
+    """An IPv4 address (four dotted numbers up to 255), unless the words before say phone."""
+    if not _IP_ADDRESS.fullmatch(text, start, end) or any(w in _before(text, start) for w in _PHONE_WORDS):
+        return False
+    return all(int(part) <= 255 for part in text[start:end].split("."))
 
 
 def _is_card_prefix(digits: str) -> bool:
@@ -280,9 +280,9 @@ def _numbers(text: str) -> List[Finding]:
         start, end = match.span()
         if is_quantity(text, end):
             continue
-        groups = _groups(text, start, end)
         if _is_ip_address(text, start, end):
             continue
+        groups = _groups(text, start, end)
         digits = "".join(text[a:b] for a, b in groups)
         hit = classify_digits(digits, _before(text, start)) or _named_part(text, start, digits)
         if hit:
