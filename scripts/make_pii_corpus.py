@@ -1,7 +1,8 @@
 """Write tests/data/pii_corpus.yml: the masker's test corpus (seeded, so it is reproducible).
 
 Positive cases name the exact secrets that must disappear (and the last four digits that must
-stay for cards and phones); negative cases are wallet messages full of numbers that must stay
+stay for cards and phones), some over two messages of one conversation (`conversation`, the
+secret's `message`, the earlier part `allowed`); negative cases are wallet messages full of numbers that must stay
 as they are: order and transaction numbers (some pass Luhn), amounts, dates, times, hotlines.
 Run: .venv/bin/python scripts/make_pii_corpus.py
 """
@@ -178,6 +179,130 @@ NEGATIVE = [
 ]
 
 
+# Round two (issue 16): the forms an attacker found the first masker missed. Drawn after the
+# cases above from the same seeded generator, so those stay exactly as they were.
+CN_SMALL = dict(zip("0123456789", "零一二三四五六七八九"))
+CN_BANKER = dict(zip("0123456789", "零壹贰叁肆伍陆柒捌玖"))
+
+
+def chinese(number: str, yao: bool = False, banker: bool = False) -> str:
+    table = CN_BANKER if banker else CN_SMALL
+    return "".join("幺" if yao and d == "1" else table.get(d, d) for d in number)
+
+
+def o_for_zero(number: str) -> str:
+    """0 typed as O and 1 as l (every other one)."""
+    out, n = [], 0
+    for d in number:
+        if d in "01":
+            n += 1
+            out.append(("O" if d == "0" else "l") if n % 2 else d)
+        else:
+            out.append(d)
+    return "".join(out)
+
+
+def phone_groups(number: str, sep: str) -> str:
+    return f"{number[:3]}{sep}{number[3:7]}{sep}{number[7:]}"
+
+
+def id_groups(number: str, sep: str) -> str:
+    return f"{number[:6]}{sep}{number[6:14]}{sep}{number[14:]}"
+
+
+def _keep_card(c: str) -> list:
+    return [c[-4:]]
+
+
+ROUND_TWO = [
+    lambda: (lambda c: ("卡号{0}扣款失败", [("card", grouped(c, "\u3000"))], _keep_card(c)))(card()),
+    lambda: (lambda c: ("银行卡 {0}", [("card", grouped(c, "_"))], _keep_card(c)))(card()),
+    lambda: (lambda c: ("卡号是{0}", [("card", grouped(c, "/"))], _keep_card(c)))(card()),
+    lambda: (lambda c: ("用 {0} 付的款", [("card", grouped(c, "."))], _keep_card(c)))(card()),
+    lambda: (lambda c: ("信用卡{0}被盗刷", [("card", grouped(c, ","))], _keep_card(c)))(card()),
+    lambda: (lambda c: ("卡号 {0} 绑不上", [("card", grouped(c, "—"))], _keep_card(c)))(card()),
+    lambda: (lambda c: ("提现到 {0} 没到账", [("card", grouped(c, "  "))], _keep_card(c)))(card()),
+    lambda: (lambda c: ("我的卡号{0}", [("card", chinese(c))], _keep_card(c)))(card()),
+    lambda: (lambda c: ("卡号{0}", [("card", chinese(c, banker=True))], _keep_card(c)))(card()),
+    lambda: (lambda c: ("卡号 {0} 怎么解绑", [("card", grouped(o_for_zero(c), " "))], _keep_card(c)))(card()),
+    lambda: ("身份证号{0}认证失败", [("id_number", id_groups(id18(), "."))], []),
+    lambda: ("身份证 {0}", [("id_number", id_groups(id18(), "\u3000"))], []),
+    lambda: ("身份证号码是{0}", [("id_number", chinese(id18()))], []),
+    lambda: (lambda p: ("手机 {0} 收不到短信", [("phone", phone_groups(p, "\u3000"))], [p[-4:]]))(phone()),
+    lambda: (lambda p: ("电话{0}", [("phone", phone_groups(p, "."))], [p[-4:]]))(phone()),
+    lambda: (lambda p: ("手机号{0}", [("phone", chinese(p, yao=True))], [p[-4:]]))(phone()),
+    lambda: ("密码 {0}", [("password", password())], []),
+    lambda: ("支付密码 {0}", [("password", pin())], []),
+    lambda: ("密码是“{0}”", [("password", password())], []),
+    lambda: ("{0} 是我的密码", [("password", password())], []),
+    lambda: ("my pass is {0}", [("password", password())], []),
+    lambda: ("密码是{0}", [("password", chinese(pin()))], []),
+    lambda: ("验证码是{0}", [("code", chinese(code()))], []),
+    lambda: ("收到的码是 {0}", [("code", " ".join(code()))], []),
+    lambda: ("OTP is {0}", [("code", code())], []),
+]
+
+ROUND_TWO_CONVERSATIONS = [
+    lambda: (lambda c: (["卡号 " + grouped(c[:12], " "), grouped(c[12:], " ")], "card", c))(card()),
+    lambda: (lambda c: ([grouped(c[:8], " "), grouped(c[8:], " ")], "card", c))(
+        luhn_complete(rng.choice(["622202", "621700", "4", "51"]), 16)),
+    lambda: (lambda p: (["手机 " + p[:7], p[7:]], "phone", p))(phone()),
+    lambda: (lambda i: (["身份证号 " + i[:10], i[10:]], "id_number", i))(id18()),
+]
+
+ROUND_TWO_NEGATIVE = [
+    lambda: f"订单号 {order()}",
+    lambda: f"金额 {rng.randint(1, 99)},{rng.randint(100, 999)}.{rng.randint(10, 99)}",
+    lambda: f"{rng.randint(2024, 2027)}.{rng.randint(1, 12)}.{rng.randint(1, 28)}",
+    lambda: rng.choice(["95588", "95599", "95533", "95188", "10086", "400-820-8888"]),
+    lambda: f"IP {rng.randint(100, 199)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)} 登录异常",
+    lambda: "幺三八的号码是不是停机了",
+    lambda: rng.choice(["一直扣款失败", "零钱提现不到账", "等了两三天", "转了一千二百块", "二〇二五年三月的账单"]),
+    lambda: f"错误码{rng.randint(1000, 9999)}是什么意思",
+    lambda: f"提示 error code {rng.randint(100, 9999)}",
+    lambda: f"卡号后四位{rng.randint(1000, 9999)}",
+    lambda: "密码 忘了",
+    lambda: "pass 不了审核",
+]
+
+
+def round_two() -> tuple:
+    positives, negatives = [], []
+    for i in range(len(ROUND_TWO) * 6):
+        template, secrets, keep = ROUND_TWO[i % len(ROUND_TWO)]()
+        case = {"text": template.format(*[value for _, value in secrets]),
+                "secrets": [{"kind": k, "value": v} for k, v in secrets]}
+        if keep:
+            case["keep"] = keep
+        positives.append(case)
+    for i in range(len(ROUND_TWO_CONVERSATIONS) * 6):
+        messages, kind, number = ROUND_TWO_CONVERSATIONS[i % len(ROUND_TWO_CONVERSATIONS)]()
+        case = {"conversation": messages, "secrets": [{"kind": kind, "value": messages[1], "message": 1}],
+                "allowed": [{"kind": kind, "value": messages[0].split(" ", 1)[-1] if " " in messages[0][:6]
+                             else messages[0], "message": 0}]}
+        if kind in ("card", "phone"):
+            case["keep"] = [number[-4:]]
+        positives.append(case)
+    for i in range(len(ROUND_TWO_NEGATIVE) * 6):
+        negatives.append({"text": ROUND_TWO_NEGATIVE[i % len(ROUND_TWO_NEGATIVE)]()})
+    # The attacker's own examples, as written in issue 16.
+    positives += [
+        {"text": "密码 Abc12345xyz", "secrets": [{"kind": "password", "value": "Abc12345xyz"}]},
+        {"text": "支付密码 135790", "secrets": [{"kind": "password", "value": "135790"}]},
+        {"text": "密码是“zxcv9876”", "secrets": [{"kind": "password", "value": "zxcv9876"}]},
+        {"text": "abc12345 是我的密码", "secrets": [{"kind": "password", "value": "abc12345"}]},
+        {"text": "my pass is hunter2024", "secrets": [{"kind": "password", "value": "hunter2024"}]},
+        {"text": "密码是二四六八一三", "secrets": [{"kind": "password", "value": "二四六八一三"}]},
+        {"text": "验证码是四八三九二零", "secrets": [{"kind": "code", "value": "四八三九二零"}]},
+        {"text": "收到的码是 7 3 9 1 5 2", "secrets": [{"kind": "code", "value": "7 3 9 1 5 2"}]},
+        {"conversation": ["卡号 6222 0212 3456", "7890 123"],
+         "secrets": [{"kind": "card", "value": "6222 0212 3456", "message": 0},
+                     {"kind": "card", "value": "7890 123", "message": 1}], "keep": ["0123"]},
+    ]
+    negatives += [{"text": t} for t in ("订单号 2023112812345678", "金额 1,234.56", "2026.11.30", "95588")]
+    return positives, negatives
+
+
 def build() -> dict:
     positives, negatives = [], []
     i = 0
@@ -194,7 +319,8 @@ def build() -> dict:
     while len(negatives) < 216:
         negatives.append({"text": NEGATIVE[i % len(NEGATIVE)]()})
         i += 1
-    return {"positive": positives, "negative": negatives}
+    more_positives, more_negatives = round_two()
+    return {"positive": positives + more_positives, "negative": negatives + more_negatives}
 
 
 if __name__ == "__main__":

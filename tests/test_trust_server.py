@@ -171,3 +171,23 @@ def test_the_nlu_still_classifies_masked_messages(server, text, topics):
     assert masked != text
     parsed = requests.post(f"{server['rasa']}/model/parse", json={"text": masked}, headers=api_headers(), timeout=30).json()
     assert parsed["intent"]["name"] in topics, (masked, parsed["intent"])
+
+
+def test_round_two_forms_and_a_split_card_are_masked_before_storage(server):
+    """Issue 16, round two: a card typed over two messages, and forms the first masker missed,
+    never reach the tracker, the ticket transcript or any file of the run in clear."""
+    user = f"u-{uuid.uuid4().hex[:8]}"
+    sent = ["卡号 6222 0212 3456", "7890 128", "密码是“zxcv9876”", "手机 138\u30000013\u30008000", "验证码是四八三九二零"]
+    for text in sent:
+        chat(server, user, text)
+    chat(server, user, "转人工")
+    said = [e["text"] for e in tracker(server, user)["events"] if e["event"] == "user"]
+    assert said[:5] == ["卡号 [卡号已隐藏]", "[卡号尾号0128]", "密码是“[密码已隐藏]”", "手机 [手机尾号8000]",
+                        "验证码是[验证码已隐藏]"]
+    ticket = [t for t in TicketStore(server["db_url"]).queue() if t["conversation_id"] == user][0]
+    assert "[卡号尾号0128]" in " ".join(ticket["recent_messages"])
+    for path in Path(server["workdir"]).iterdir():  # databases and logs
+        if path.is_file():
+            raw = path.read_bytes()
+            for secret in ("0212 3456", "7890 128", "zxcv9876", "0013\u30008000", "四八三九二零"):
+                assert secret.encode() not in raw, (path.name, secret)

@@ -20,7 +20,7 @@ from bot.faq.model import Faq
 from bot.faq.store import shared_store
 from bot.handoff.relay import HandoffRelay, may_answer_while_queued
 from bot.handoff.store import ticket_store
-from bot.privacy.masker import mask
+from bot.privacy.carryover import mask_in_conversation
 from bot.security.payloads import checked_payload
 from bot.security.rate_limit import check_sender
 from bot.serving.processor import ensure_fast_processor
@@ -72,7 +72,7 @@ async def handle_message(
     faq = shared_store().get()
     check_sender(sender, rate_limited_text())
     ensure_fast_processor(app.ctx.agent)
-    masked = mask(text)
+    masked = mask_in_conversation(text, sender)  # also the rest of a number begun in the last message
     text = masked.text
     if masked.findings:
         metadata = {**(metadata or {}), "masked": list(masked.kinds)}
