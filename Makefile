@@ -24,7 +24,7 @@ model: setup
 train: setup ## train the model (always)
 	@FORCE=1 scripts/train_if_changed.sh
 
-run: model ## set up, train if data changed, start Rasa (REST + HTTP API on :5005) and the agent console (:5006)
+run: model ## set up, train if data changed, start Rasa (REST + HTTP API on :5005, actions in-process) and the agent console (:5006)
 	@scripts/run.sh
 
 shell: model ## chat in the terminal (rasa shell, Chinese, with buttons)
@@ -33,8 +33,8 @@ shell: model ## chat in the terminal (rasa shell, Chinese, with buttons)
 scale: model ## scale-out locally: nginx on :8080 before 2 Rasa servers, PostgreSQL + Redis (SCALE_INSTANCES=N)
 	@PYTHONWARNINGS=ignore $(BIN)/python -m bot scale
 
-actions: setup ## start only the action server (port 5055)
-	@SANIC_HOST=$${ACTION_HOST:-127.0.0.1} $(RASA) run actions --actions actions --port 5055
+actions: setup ## start only the action server (port 5055; answers only Rasa's token, see docs/trust.md)
+	@umask 077; $(BIN)/python -m bot actions --host $${ACTION_HOST:-127.0.0.1} --port $${ACTION_PORT:-5055}
 
 check: setup ## validate FAQ, domain, NLU data and rules
 	@$(BIN)/bot faq check

@@ -1,7 +1,8 @@
 """`bot`: the one command line of the project, for support staff, operators and developers.
 
 Staff and operators: `bot faq …`, `bot status …`, `bot agents …`, `bot console`, `bot report`,
-`bot eval`. Running Rasa: `bot rasa run …` (= `rasa run …` with our patches installed).
+`bot eval`. Running Rasa: `bot rasa run …` (= `rasa run …` with our patches installed),
+`bot actions` (the action server, answering only our Rasa).
 Developers: `bot simulate`, `bot bench`, `bot scale`, `bot token`, `bot privacy-report`.
 `python -m bot …` is the same command.
 """
@@ -16,6 +17,7 @@ from typing import List, Optional
 DELEGATED = {
     "rasa": ("bot.serving.rasa_cli", "Rasa's own command line with our patches (bot rasa run|shell …)"),
     "console": ("bot.console.app", "start the agent console (http://127.0.0.1:5006)"),
+    "actions": ("bot.serving.action_server", "the action server for rasa shell / WALLET_ACTIONS=server (token required)"),
     "report": ("bot.insights.report", "the support lead's dashboard as HTML (reports/dashboard/)"),
     "simulate": ("bot.devtools.simulation.simulate", "a simulated day of traffic into a tracker store"),
     "bench": ("bot.devtools.bench.run", "ours vs stock `rasa init` vs scale-out, same run"),
@@ -59,6 +61,10 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[List[str]] = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    from bot.config import ROOT
+    from bot.security.file_modes import private_project
+
+    private_project(ROOT)  # umask 077; var/, logs/, models/ owner-only (docs/trust.md)
     if argv and argv[0] in DELEGATED:
         module = importlib.import_module(DELEGATED[argv[0]][0])
         return module.main(argv[1:]) or 0

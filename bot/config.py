@@ -112,7 +112,7 @@ def _absolute_sqlite(url: str) -> str:
     prefix = "sqlite:///"
     if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite://":
         path = ROOT / url[len(prefix):]
-        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # var/: owner-only
         return prefix + str(path)
     return url
 

@@ -3,6 +3,7 @@
 # than Rasa 3.6 allows). Writes reports/audit.json and a summary; exit 1 on a known vulnerability,
 # 2 when nothing could be checked (the vulnerability service is unreachable).
 set -euo pipefail
+umask 077  # what this creates is the owner's only (docs/trust.md)
 cd "$(dirname "$0")/.."
 tools=var/tools/audit
 if [ ! -x "$tools/bin/pip-audit" ] || [ requirements-audit.lock -nt "$tools/bin/pip-audit" ]; then

@@ -1,31 +1,42 @@
 #!/usr/bin/env bash
-# Start the action server and the Rasa server (or `rasa shell` with `run.sh shell`).
+# Start the Rasa server and the agent console (or `rasa shell` with `run.sh shell`).
 set -euo pipefail
+umask 077  # databases, keys, logs: owner-only (docs/trust.md)
 cd "$(dirname "$0")/.."
 mode="${1:-server}"
 port="${RASA_PORT:-5005}"
 action_port="${ACTION_PORT:-5055}"
 mkdir -p var logs
+# Files of older runs (0644 under umask 022) become owner-only too; symlinks are left alone.
+chmod -R go-rwx var logs
+if [ -d models ] && [ ! -L models ]; then chmod -R go-rwx models; fi
 export SQLALCHEMY_SILENCE_UBER_WARNING=1 TF_CPP_MIN_LOG_LEVEL=2 PYTHONWARNINGS=ignore
 
 console_port="${CONSOLE_PORT:-5006}"
-# Rasa runs our actions in-process (bot/serving); the action server serves `rasa shell` and
-# WALLET_ACTIONS=server, and starts at low priority so it does not slow Rasa's start.
-# rasa-sdk binds 0.0.0.0 unless SANIC_HOST says otherwise: keep it on this machine.
-SANIC_HOST="${ACTION_HOST:-127.0.0.1}" nice -n 10 .venv/bin/rasa run actions --actions actions --port "$action_port" \
-  > logs/actions.log 2>&1 &
-actions_pid=$!
+actions_pid=""
 console_pid=""
 trap 'kill $actions_pid $console_pid 2>/dev/null || true' EXIT INT TERM
+# Rasa runs our actions in-process (bot/serving): `make run` needs no action server. `rasa shell`
+# and WALLET_ACTIONS=server call it over HTTP; it answers only requests with the token Rasa gets
+# from the endpoints file bot/serving/rasa_cli.py renders (bot/serving/action_server.py).
+actions_note="actions run in-process"
+if [ "$mode" = shell ] || [ "${WALLET_ACTIONS:-inprocess}" = server ]; then
+  nice -n 10 .venv/bin/python -m bot actions --host "${ACTION_HOST:-127.0.0.1}" --port "$action_port" \
+    > logs/actions.log 2>&1 &
+  actions_pid=$!
+  actions_note="action server on :$action_port, token required"
+fi
 if [ "$mode" != shell ]; then
   WALLET_RASA_URL="http://127.0.0.1:$port" .venv/bin/python -m bot console --port "$console_port" > logs/console.log 2>&1 &
   console_pid=$!
 fi
-for _ in $(seq 60); do
-  curl -sf "http://127.0.0.1:$action_port/health" >/dev/null && break
-  kill -0 $actions_pid 2>/dev/null || { echo "Action server failed, see logs/actions.log"; exit 1; }
-  sleep 0.5
-done
+if [ -n "$actions_pid" ]; then
+  for _ in $(seq 120); do
+    curl -sf "http://127.0.0.1:$action_port/health" >/dev/null && break
+    kill -0 $actions_pid 2>/dev/null || { echo "Action server failed, see logs/actions.log"; exit 1; }
+    sleep 0.5
+  done
+fi
 
 if [ "$mode" = shell ]; then
   exec_cmd=(.venv/bin/python -m bot rasa shell -m models/wallet.tar.gz --endpoints endpoints.yml -i 127.0.0.1 --port "$port")
@@ -34,7 +45,7 @@ if [ "$mode" = shell ]; then
 fi
 
 cat <<MSG
-==> 钱包小助手 is starting on http://127.0.0.1:$port (action server on :$action_port)
+==> 钱包小助手 is starting on http://127.0.0.1:$port ($actions_note)
     Talk to it:
       curl -s -XPOST http://127.0.0.1:$port/webhooks/rest/webhook \\
         -H 'Content-Type: application/json' -d '{"sender":"u1","message":"退款多久到账"}'
@@ -62,7 +73,7 @@ PY
   echo "==> $workers Sanic workers, Redis lock store at $redis_url"
 fi
 # Rasa's HTTP API only answers requests with our JWT (a token in the query string would land in
-# logs): `.venv/bin/python -m bot token api-token` prints one for curl.
-jwt_secret="$(.venv/bin/python -m bot token jwt-secret)"
+# logs): `.venv/bin/python -m bot token api-token` prints one for curl. --wallet-jwt: the secret is
+# derived inside the Rasa process, never on a command line (/proc/<pid>/cmdline is public).
 .venv/bin/python -m bot rasa run -m models/wallet.tar.gz --enable-api -i "${RASA_HOST:-127.0.0.1}" --port "$port" \
-  --credentials credentials.yml --endpoints "$endpoints" --jwt-secret "$jwt_secret" --jwt-method HS256
+  --credentials credentials.yml --endpoints "$endpoints" --wallet-jwt

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Create .venv with Python 3.10 and install the locked dependencies (idempotent).
 set -euo pipefail
+umask 077  # what this creates is the owner's only (docs/trust.md)
 cd "$(dirname "$0")/.."
 stamp=.venv/.installed
 if [ -f "$stamp" ] && [ "$stamp" -nt requirements.lock ] && [ "$stamp" -nt pyproject.toml ]; then

@@ -10,6 +10,7 @@
 # Further arguments go to pytest (both lanes). pytest's exit 5 (no tests collected) is a failure
 # here: a test run must test.
 set -uo pipefail
+umask 077  # what this creates is the owner's only (docs/trust.md)
 cd "$(dirname "$0")/.."
 export SQLALCHEMY_SILENCE_UBER_WARNING=1 TF_CPP_MIN_LOG_LEVEL=2 PYTHONWARNINGS=ignore
 mkdir -p reports

@@ -2,6 +2,7 @@
 # Train only when the training inputs changed since the last model (or with FORCE=1).
 # FAQ answers (data/faq.yml) and entity word lists are read at run time: editing them needs no training.
 set -euo pipefail
+umask 077  # what this creates is the owner's only (docs/trust.md)
 cd "$(dirname "$0")/.."
 model=models/wallet.tar.gz
 fingerprint_file=models/.fingerprint

@@ -5,6 +5,8 @@ test using it without @pytest.mark.server fails. Serving the model also needs "m
 from __future__ import annotations
 
 import os
+import shutil
+import signal
 import subprocess
 import sys
 from contextlib import contextmanager
@@ -15,7 +17,7 @@ import requests
 
 from bot.devtools.cluster import free_port, wait_up
 from bot.security.tokens import rasa_auth_args
-from tests.conftest import needs, require_model, require_postgres
+from tests.conftest import MODEL, needs, require_model, require_postgres
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -46,6 +48,9 @@ def running_assistant(
 ) -> Iterator[Dict[str, str]]:
     """Action server, Rasa server (REST channel, HTTP API) and agent console on loopback.
 
+    Started as the launchers start them: Rasa through `bot rasa run … --wallet-jwt` (the JWT secret
+    and the action server token never on a command line), the action server as `bot actions`.
+
     Support hours are 24/7 here (a test settings file), so hand-offs go to the live queue.
     `model`: the model file to serve (default models/wallet.tar.gz of the checkout).
     """
@@ -71,9 +76,9 @@ def running_assistant(
     procs = []
     try:
         action_log = workdir / "actions.log"
-        actions = subprocess.Popen(
-            ["nice", "-n", "10", str(BIN / "rasa"), "run", "actions", "--actions", "actions", "--port", str(action_port)],
-            cwd=ROOT, env={**env, "SANIC_HOST": "127.0.0.1"}, stdout=open(action_log, "w"), stderr=subprocess.STDOUT,
+        actions = subprocess.Popen(  # as `make shell` starts it: only Rasa's token is answered
+            ["nice", "-n", "10", str(BIN / "python"), "-m", "bot", "actions", "--port", str(action_port)],
+            cwd=ROOT, env=env, stdout=open(action_log, "w"), stderr=subprocess.STDOUT,
         )
         procs.append(actions)
         rasa_log = workdir / "rasa.log"
@@ -108,6 +113,25 @@ def running_assistant(
             except subprocess.TimeoutExpired:
                 proc.kill()
 
+
+
+@contextmanager
+def running_action_server(workdir: Path, env: Dict[str, str]) -> Iterator[str]:
+    """`python -m bot actions` on its own (as `make actions` starts it) with `env` over os.environ; its URL."""
+    needs("server")
+    port = free_port()
+    log = workdir / "actions.log"
+    proc = subprocess.Popen([sys.executable, "-m", "bot", "actions", "--port", str(port)], cwd=ROOT,
+                            env={**os.environ, **env}, stdout=open(log, "w"), stderr=subprocess.STDOUT)
+    try:
+        wait_up(f"http://127.0.0.1:{port}/health", proc, log)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 @contextmanager
@@ -166,3 +190,77 @@ class ConsoleAgent:
         assert self.post(number, "claim").status_code == 200
         r = self.post(number, "reply", text=text)
         assert r.status_code == 200 and r.json()["in_tracker"], r.text
+
+
+PROJECT_DIRS = ("bot", "actions", "data", "scripts")
+PROJECT_FILES = ("assistant.yml", "config.yml", "credentials.yml", "domain.yml", "endpoints.yml")
+
+
+def project_copy(base: Path, action_port: int) -> Path:
+    """A checkout to launch from as an operator has one: this code, its own (empty) var/ and logs/
+    left 0755 with a 0644 file by an older run under umask 022, models/ 0755 holding a link to the
+    trained model, `.venv` linked, and the action server on `action_port` in endpoints.yml.
+    `base` and the copy are world-traversable, so only the modes of var/, logs/, models/ and their
+    files keep other local accounts out."""
+    root = base / "project"
+    for name in PROJECT_DIRS:
+        shutil.copytree(ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
+    for name in PROJECT_FILES:
+        shutil.copy2(ROOT / name, root / name)
+    endpoints = root / "endpoints.yml"
+    endpoints.write_text(endpoints.read_text(encoding="utf-8").replace(":5055/", f":{action_port}/"), encoding="utf-8")
+    (root / ".venv").symlink_to((ROOT / ".venv").resolve())
+    for name, old in (("var", "notes.txt"), ("logs", "console.log"), ("models", None)):
+        (root / name).mkdir()
+        os.chmod(root / name, 0o755)
+        if old:
+            (root / name / old).write_text("written by an older run\n", encoding="utf-8")
+            os.chmod(root / name / old, 0o644)
+    (root / "models" / "wallet.tar.gz").symlink_to(MODEL.resolve())
+    for path in (base, root):
+        os.chmod(path, 0o755)
+    return root
+
+
+def launcher_env(project: Path, **extra: str) -> Dict[str, str]:
+    """The environment of an operator's shell: none of the test run's WALLET_*/CONSOLE_* settings."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("WALLET_", "CONSOLE_", "RASA_", "ACTION_")) and k not in ("PYTHONPATH", "WORKERS")}
+    return {**env, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore", **extra}
+
+
+@contextmanager
+def launched(project: Path, env: Dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
+    """`scripts/run.sh` of `project` (what `make run` runs after training), stopped like Ctrl-C."""
+    needs("server")
+    require_model()
+    proc = subprocess.Popen(["bash", "scripts/run.sh"], cwd=project, env=env, stdout=open(log, "w"),
+                            stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_up(f"http://127.0.0.1:{env['RASA_PORT']}/", proc, log)
+        wait_up(f"http://127.0.0.1:{env['CONSOLE_PORT']}/health", proc, log)
+        yield proc
+    finally:
+        stop_group(proc)
+
+
+def stop_group(proc: subprocess.Popen, timeout: float = 40, how: int = signal.SIGINT) -> None:
+    """Stop a launcher and the servers it started (its own process group; SIGINT as Ctrl-C) and
+    wait until every one of them has exited."""
+    import time
+
+    try:
+        os.killpg(proc.pid, how)
+    except ProcessLookupError:
+        return
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        proc.poll()
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.3)
+    else:
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)

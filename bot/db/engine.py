@@ -11,6 +11,8 @@ from sqlalchemy import create_engine, event, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.pool import QueuePool
 
+from bot.security.file_modes import private_sqlite
+
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 _migrate_lock = threading.Lock()
 
@@ -38,6 +40,7 @@ def engine_for(url: str) -> Engine:
     # has no server, and the ping was a third of the relay's per-message SQL (py-spy).
     kwargs = {"future": True, "pool_pre_ping": not url.startswith("sqlite")}
     if url.startswith("sqlite"):
+        private_sqlite(url)  # tickets, transcripts, agents' password hashes: owner-only (0600)
         kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         if ":memory:" not in url and url.rstrip("/") != "sqlite:":
             # SQLAlchemy 1.4 opens a new file connection (and re-runs the pragmas) per

@@ -3,8 +3,13 @@
 One secret per installation: WALLET_SECRET_KEY, or var/secret.key (created on first use, mode
 0600, shared by every process and instance started from this checkout). Each use gets its own
 key derived from it, so a widget token can never pass as an API token.
-  .venv/bin/python -m bot token jwt-secret   # for `rasa run --jwt-secret`
+
+Derived secrets never travel on a command line (any local account reads /proc/<pid>/cmdline):
+`bot rasa run --wallet-jwt` derives the JWT secret inside the Rasa process
+(bot/serving/rasa_cli.py), and Rasa and the action server derive the action token each on their
+own (bot/security/action_auth.py).
   .venv/bin/python -m bot token api-token    # a JWT for curl against Rasa's API
+  .venv/bin/python -m bot token jwt-secret   # the secret itself (to check a JWT by hand)
 """
 from __future__ import annotations
 
@@ -39,7 +44,7 @@ def secret_key() -> bytes:
     if from_env:
         return from_env.encode()
     path = _key_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     try:  # O_EXCL: two processes starting at once agree on one key
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as handle:
@@ -84,8 +89,13 @@ def verify_session(token: object, now: Optional[float] = None) -> Optional[str]:
 
 
 def jwt_secret() -> str:
-    """The secret Rasa checks its API's JWTs with (`rasa run --jwt-secret`)."""
+    """The secret Rasa checks its API's JWTs with (given to Rasa in-process by `--wallet-jwt`)."""
     return derived_key("rasa-api-jwt").hex()
+
+
+def action_token() -> str:
+    """The token Rasa sends the action server (endpoints.yml `action_endpoint.token`)."""
+    return derived_key("action-server").hex()
 
 
 def api_token(username: str = "wallet-console", ttl: int = API_TOKEN_TTL_SECONDS) -> str:
@@ -96,8 +106,9 @@ def api_token(username: str = "wallet-console", ttl: int = API_TOKEN_TTL_SECONDS
 
 
 def rasa_auth_args() -> list:
-    """`rasa run` arguments that make its HTTP API require our JWT."""
-    return ["--jwt-secret", jwt_secret(), "--jwt-method", "HS256"]
+    """`bot rasa run` arguments that make its HTTP API require our JWT. Only our flag: the secret
+    is derived inside the Rasa process, never put on its command line."""
+    return ["--wallet-jwt"]
 
 
 def api_headers() -> dict:

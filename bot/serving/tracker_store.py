@@ -26,6 +26,7 @@ from sqlalchemy.pool import QueuePool
 
 from bot.privacy.masker import mask_text
 from bot.config import settings
+from bot.security.file_modes import private_sqlite
 
 
 
@@ -43,6 +44,9 @@ class _Entry:
 
 class CachedSQLTrackerStore(SQLTrackerStore):
     def __init__(self, *args: Any, cached_conversations: Optional[int] = None, **kwargs: Any) -> None:
+        if not args:  # Rasa passes endpoints.yml's keys by name: a SQLite file is 0600 before it exists
+            names = ("dialect", "host", "port", "db", "username", "password", "login_db", "query")
+            private_sqlite(str(self.get_db_url(**{k: kwargs[k] for k in names if k in kwargs})))
         super().__init__(*args, **kwargs)
         if self.engine.url.get_backend_name() == "sqlite" and self.engine.url.database not in (None, "", ":memory:"):
             self._use_pooled_sqlite()
