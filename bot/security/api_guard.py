@@ -238,8 +238,8 @@ def guard_middleware(response_json: Callable[..., Any], jwt_secret: Optional[str
         if jwt_secret and authorization is None and is_rasa_api(request.path) and request.path not in UNPROTECTED:
             return None  # no token: Rasa answers 401 before it reads the body (nothing to learn here)
         problem = check_api_token(request.path, authorization, jwt_secret)
-        if problem is None:
-            agent = getattr(request.app.ctx, "agent", None)
+        if problem is None and request.method in ("POST", "PUT") and is_rasa_api(request.path):
+            agent = getattr(request.app.ctx, "agent", None)  # (not on our channels' hot path)
             domain = getattr(agent, "domain", None)
             problem = check_api_request(
                 request.method, request.path, request.content_type or "", request.body or b"",
