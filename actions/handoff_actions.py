@@ -16,6 +16,7 @@ from bot.dialogue.escalation import count_unhelpful
 from bot.dialogue.history import action_before_latest_user_message, latest_user_text
 from bot.faq.match import closest_questions
 from bot.faq.render import button, render_clarify, render_not_understood, render_out_of_scope
+from bot.handoff.admission import admit_new_ticket
 from bot.handoff.agents import agent_store
 from bot.handoff.context import recent_user_messages, transcript_so_far
 from bot.handoff.hours import opening_in_words
@@ -23,6 +24,7 @@ from bot.handoff.queue import estimated_wait_seconds, wait_in_words
 from bot.handoff.store import HandoffRequest, QueueOutlook, ticket_store
 from bot.config import handoff_settings
 from bot.handoff.hours import support_hours
+from bot.security.rate_limit import RateLimited
 from bot.text import has_words, normalize_text, strip_control
 
 REASON_BY_INTENT = {
@@ -33,7 +35,8 @@ REASON_BY_INTENT = {
 
 
 async def open_handoff(dispatcher: CollectingDispatcher, tracker: Tracker, reason: str) -> List[Dict[str, Any]]:
-    """Open (or reuse) the ticket, tell the user what happens next, pause the assistant.
+    """Open (or reuse) the ticket, tell the user what happens next, pause the assistant; or,
+    when too many new tickets were opened (bot/handoff/admission.py), say so calmly.
 
     The ticket's SQL runs in a worker thread: actions run inside Rasa's event loop
     (bot/serving/inprocess_actions.py), and a database wait there would stall every conversation."""
@@ -54,8 +57,13 @@ async def open_handoff(dispatcher: CollectingDispatcher, tracker: Tracker, reaso
         transcript=transcript_so_far(tracker.events),
     )
     store = ticket_store(settings.database_url)
-    _, texts = await asyncio.to_thread(
-        store.open_with_reply, request, lambda ticket, created, outlook: _reply(current, ticket, created, outlook))
+    try:
+        _, texts = await asyncio.to_thread(
+            store.open_with_reply, request, lambda ticket, created, outlook: _reply(current, ticket, created, outlook),
+            lambda: admit_new_ticket(current))
+    except RateLimited as busy:  # too many new tickets (this address, or everybody): nothing paused
+        dispatcher.utter_message(text=busy.text)
+        return []
     for text in texts:
         dispatcher.utter_message(text=text)
     return [ConversationPaused()]

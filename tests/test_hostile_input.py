@@ -280,3 +280,123 @@ def test_socketio_refuses_pages_of_other_origins(env):
     assert requests.get(handshake, headers={"Origin": "https://evil.example"}, timeout=10).status_code == 400
     same = requests.get(handshake, headers={"Origin": env["rasa"]}, timeout=10)
     assert same.status_code == 200 and '"sid"' in same.text
+
+
+# -- Trust, round two (issue 16: findings 3, 5, 7): metadata, Rasa's own API, its JWTs ---------
+
+METADATA_BODIES = [
+    (b'{"sender": "a", "message": "hi", "metadata": {"blob": "' + b"x" * 5000 + b'"}}', 413),
+    (b'{"sender": "a", "message": "hi", "metadata": {"blob": "' + b"x" * 900_000 + b'"}}', 413),
+    (b'{"sender": "a", "message": "hi", "metadata": {"k": "' + "钱".encode() * 2000 + b'"}}', 413),
+    (b'{"sender": "a", "message": "hi", "metadata": ' + b'{"a":' * 20 + b"1" + b"}" * 20 + b"}", 400),
+    (b'{"sender": "a", "message": "hi", "metadata": {"a": "\\ud800"}}', 400),
+    (b'{"sender": "a", "message": "hi", "metadata": [1, 2]}', 400),
+    (b'{"sender": "a", "message": "hi", "metadata": 5}', 400),
+]
+
+
+@pytest.mark.parametrize("body, status", METADATA_BODIES, ids=range(len(METADATA_BODIES)))
+def test_rest_refuses_bad_metadata_clearly(env, body, status):
+    r = requests.post(f"{env['rasa']}/webhooks/rest/webhook", data=body,
+                      headers={"Content-Type": "application/json"}, timeout=60)
+    clean_4xx(r, status)
+    assert "metadata" in r.json()["error"]
+
+
+RASA_API_ROUND_TWO = [
+    ("PUT", "/conversations/x/tracker/events", b'[{"event": "user"}]'),
+    ("POST", "/conversations/x/tracker/events", b'[{"event": "user"}]'),
+    ("POST", "/conversations/x/tracker/events", b'{"event": "user", "text": 5}'),
+    ("POST", "/conversations/x/tracker/events?execute_side_effects=true&output_channel=rest",
+     b'[{"event": "bot", "text": "x", "data": 5}]'),
+    ("POST", "/conversations/x/tracker/events", b'[{"event": "action_execution_rejected", "name": 5}]'),
+    ("POST", "/conversations/x/tracker/events", b'[{"event": "bot", "text": "x", "timestamp": "noon"}]'),
+    ("PUT", "/conversations/x/tracker/events", b'[{"event": "reminder"}]'),
+    ("PUT", "/conversations/x/tracker/events",
+     b'[{"event": "user", "text": "hi", "parse_data": {"intent": "greet", "entities": []}}]'),
+    ("POST", "/conversations/x/execute", b'{"name": "action_that_does_not_exist"}'),
+    ("POST", "/conversations/x/execute", b'{"name": "action_listen", "confidence": "high"}'),
+    ("POST", "/conversations/x/messages", b'{"text": "hi", "sender": "user", "parse_data": 5}'),
+    ("POST", "/conversations/x/messages", b'{"text": "hi", "sender": "user", "parse_data": {"intent": 5}}'),
+    ("POST", "/conversations/x/messages",
+     b'{"text": "hi", "sender": "user", "parse_data": {"intent": {"name": "greet"}, "entities": [5]}}'),
+    ("POST", "/conversations/x/trigger_intent", b'{"name": "greet", "entities": 5}'),
+    ("POST", "/model/test/intents", b'{"x": 1}'),
+    ("POST", "/model/train", b'{"x": 1}'),
+]
+
+
+@pytest.mark.parametrize("method, path, body", RASA_API_ROUND_TWO, ids=range(len(RASA_API_ROUND_TWO)))
+def test_rasa_http_api_refuses_what_rasa_cannot_use_with_a_400(env, method, path, body):
+    """Well-formed JSON Rasa 3.6 answered with a 500 (or stored and then failed on)."""
+    conversation = f"h-{uuid.uuid4().hex[:8]}"
+    requests.post(f"{env['rasa']}/webhooks/rest/webhook", json={"sender": conversation, "message": "你好"}, timeout=60)
+    r = requests.request(method, f"{env['rasa']}{path.replace('/x/', f'/{conversation}/')}", data=body, timeout=60,
+                         headers={**api_headers(), "Content-Type": "application/json"})
+    clean_4xx(r, 400)
+    after = requests.post(f"{env['rasa']}/webhooks/rest/webhook", timeout=60,
+                          json={"sender": conversation, "message": "退款一般几天到账"})
+    assert after.status_code == 200 and "工作日" in after.json()[0]["text"]  # the conversation goes on
+
+
+def _jwt(claims, key="", algorithm="none"):
+    import jwt
+
+    return jwt.encode(claims, key, algorithm=algorithm)
+
+
+def _hostile_tokens():
+    import time
+
+    from bot.security.tokens import jwt_secret
+
+    admin, now = {"user": {"username": "x", "role": "admin"}}, int(time.time())
+    return {
+        "alg none": _jwt(admin), "alg none with exp": _jwt({**admin, "exp": now + 60}),
+        "HS512": _jwt({**admin, "exp": now + 60}, jwt_secret(), "HS512"),
+        "no exp": _jwt(admin, jwt_secret(), "HS256"), "a week": _jwt({**admin, "exp": now + 7 * 86400}, jwt_secret(), "HS256"),
+        "user a string": _jwt({"user": "admin", "exp": now + 60}, jwt_secret(), "HS256"),
+        "junk": "eyJhbGciOiJub25lIn0.e30.", "empty": "",
+    }
+
+
+@pytest.mark.parametrize("path", ["/status", "/domain", "/conversations/x/tracker", "/conversations/x/story"])
+@pytest.mark.parametrize("name", ["alg none", "alg none with exp", "HS512", "no exp", "a week", "user a string", "junk",
+                                  "empty"])
+def test_rasa_http_api_refuses_hostile_tokens_with_a_401(env, path, name):
+    r = requests.get(f"{env['rasa']}{path}", headers={"Authorization": f"Bearer {_hostile_tokens()[name]}"}, timeout=10)
+    clean_4xx(r, 401)
+
+
+@pytest.mark.parametrize("metadata", [{"blob": "x" * 900_000}, "[" * 100_000, "{not json", [1, 2], 5],
+                         ids=range(5))
+def test_socketio_refuses_bad_metadata_with_a_message(env, metadata):
+    import socketio
+
+    async def scenario():
+        client, got, session = socketio.AsyncClient(), asyncio.Queue(), asyncio.Queue()
+        client.on("bot_uttered", got.put)
+        client.on("session_token", session.put)
+        await client.connect(env["rasa"], socketio_path="/socket.io", transports=["polling"],
+                             headers={"X-Forwarded-For": "198.51.100.140"})  # its own address, as nginx sends it
+        try:
+            await client.emit("session_request", {})
+            issued = await asyncio.wait_for(session.get(), 15)
+            await client.emit("user_uttered", {"message": "你好", "metadata": metadata})
+            return issued, await asyncio.wait_for(got.get(), 15)
+        finally:
+            await client.disconnect()
+
+    issued, refusal = asyncio.run(scenario())
+    assert refusal["text"].startswith("消息未发送：") and "metadata" in refusal["text"]
+    tracker = requests.get(f"{env['rasa']}/conversations/{issued['session_id']}/tracker", headers=api_headers(),
+                           timeout=30).json()
+    assert not [e for e in tracker["events"] if e["event"] == "user"]  # nothing stored, nothing lost silently
+
+
+def test_the_server_still_answers_after_round_two(env):
+    """After the round-two cases above: the server is up and answers a new conversation."""
+    r = requests.post(f"{env['rasa']}/webhooks/rest/webhook", timeout=60,
+                      json={"sender": f"u-{uuid.uuid4().hex[:8]}", "message": "退款一般几天到账"})
+    assert r.status_code == 200 and "工作日" in r.json()[0]["text"]
+    os.kill(env["rasa_pid"], 0)

@@ -1,8 +1,10 @@
 """Run one user message through the hand-off relay and Rasa (for any input channel).
 
 Before anything sees the message: the per-conversation rate limit, masking of secrets and
-personal data (nothing unmasked reaches the tracker, tickets or logs), and the check that a
-`/payload` is one the assistant offered. Returns the replies the channel must send besides what
+personal data in the text and in every string of its `metadata` (nothing unmasked reaches the
+tracker, tickets or logs), and the check that a `/payload` is one the assistant offered. The
+whole turn runs `calling_from(caller)`, so a hand-off it opens counts against the ticket limits
+(bot/security/rate_limit.py). Returns the replies the channel must send besides what
 Rasa sent to the output channel: hand-off acknowledgements, cancel/rating answers and agent
 messages from the outbox.
 """
@@ -21,8 +23,9 @@ from bot.faq.store import shared_store
 from bot.handoff.relay import HandoffRelay, may_answer_while_queued
 from bot.handoff.store import ticket_store
 from bot.privacy.carryover import mask_in_conversation
+from bot.privacy.metadata import mask_values
 from bot.security.payloads import checked_payload
-from bot.security.rate_limit import check_sender
+from bot.security.rate_limit import UNKNOWN_CALLER, Caller, calling_from, check_sender
 from bot.serving.processor import ensure_fast_processor
 from bot.serving.turn_gate import one_turn
 from bot.config import handoff_settings
@@ -67,15 +70,37 @@ async def handle_message(
     channel: str,
     output: OutputChannel,
     metadata: Optional[Dict[str, Any]] = None,
+    caller: Caller = UNKNOWN_CALLER,
 ) -> List[Dict[str, Any]]:
-    """Raises RateLimited when the conversation sends faster than allowed."""
+    """Raises RateLimited when the conversation sends faster than allowed.
+
+    `metadata`: already checked by the channel (bot/channels/payload.py checked_metadata);
+    `caller`: who is calling, for the ticket limits (default: an address we do not know, so only
+    the overall limit applies)."""
+    with calling_from(caller):
+        return await _handle_message(app, on_new_message, text, sender, channel, output, metadata)
+
+
+async def _handle_message(
+    app: Any,
+    on_new_message: Callable[[UserMessage], Awaitable[Any]],
+    text: str,
+    sender: str,
+    channel: str,
+    output: OutputChannel,
+    metadata: Optional[Dict[str, Any]],
+) -> List[Dict[str, Any]]:
     faq = shared_store().get()
     check_sender(sender, rate_limited_text())
     ensure_fast_processor(app.ctx.agent)
     masked = mask_in_conversation(text, sender)  # also the rest of a number begun in the last message
     text = masked.text
-    if masked.findings:
-        metadata = {**(metadata or {}), "masked": list(masked.kinds)}
+    kinds = set(masked.kinds)
+    if metadata:
+        metadata, found = mask_values(metadata)
+        kinds.update(found)
+    if kinds:
+        metadata = {**(metadata or {}), "masked": sorted(kinds)}
     # At peak, turns run whole and in arrival order (turn_gate.py); only where the answer is
     # collected and returned: a channel that sends over the network mid-turn (Telegram) would
     # hold everyone else up while it waits.

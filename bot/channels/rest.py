@@ -4,10 +4,16 @@ Stock RestInput passes whatever arrives to Rasa and, when processing fails, answ
 no messages: the user's message is silently lost. Here bad payloads get a clear 4xx and a
 processing failure a 503 the client can retry.
 
-Who may write to a conversation: a back end on this host (the app's server, calling directly)
-names any sender; a user reaching us through the proxy must show the session token issued by
-`POST /webhooks/rest/session` for that sender (header X-Session-Token), so nobody can read or
-write another user's conversation by guessing its id.
+Who may write to a conversation, and poll its agent replies: a trusted back end (a request from
+a trusted proxy address without X-Forwarded-For: the integrator's own server on this host,
+speaking for its users) names any sender; anybody else (users through the proxy) must show the
+session token issued by `POST /webhooks/rest/session` for that sender (header X-Session-Token),
+so nobody can read or write another user's conversation by guessing its id. A token that is
+sent must match the sender, from a back end too. (`authorize` below; docs/channels.md.)
+
+A message's `metadata` is checked (an object of at most 4 KB, bot/channels/payload.py) and
+masked like its text before it is stored. New conversations are limited per client address, and
+the hand-offs a user opens count against the ticket limits (bot/security/rate_limit.py).
 """
 from __future__ import annotations
 
@@ -23,8 +29,8 @@ from sanic.response import HTTPResponse
 
 from bot.channels.handoff_flow import handle_message, prepare, relay
 from bot.channels.payload import PayloadError, parse_chat_payload
-from bot.security.clients import is_local_tool
-from bot.security.rate_limit import RateLimited, check_client
+from bot.security.clients import client_address, is_local_tool
+from bot.security.rate_limit import Caller, RateLimited, check_client, check_new_session
 from bot.security.tokens import issue_session, verify_session
 from bot.serving.processor import install_on_start
 
@@ -58,6 +64,8 @@ class WalletRestInput(RestInput):
             """A new conversation id and its signed token."""
             try:
                 check_client(request.ip, request.headers.get("x-forwarded-for"), RATE_LIMITED_TEXT)
+                check_new_session(client_address(request.ip, request.headers.get("x-forwarded-for")),
+                                  SESSIONS_BUSY_TEXT)
             except RateLimited as err:
                 return rate_limited(err)
             sender, token = issue_session()
@@ -78,6 +86,7 @@ class WalletRestInput(RestInput):
                 extra = await handle_message(
                     request.app, on_new_message, payload.message, payload.sender,
                     self.name(), collector, payload.metadata,
+                    caller=Caller(client_address(request.ip, request.headers.get("x-forwarded-for"))),
                 )
             except RateLimited as err:
                 return rate_limited(err)
@@ -90,7 +99,8 @@ class WalletRestInput(RestInput):
 
         @webhook.route("/poll", methods=["POST"])
         async def poll(request: Request) -> HTTPResponse:
-            """Messages from a human agent waiting for this user (REST has no push)."""
+            """Messages from a human agent waiting for this user (REST has no push). Taking them
+            marks them delivered, so only who may write as this sender may poll (`authorize`)."""
             try:
                 check_client(request.ip, request.headers.get("x-forwarded-for"), RATE_LIMITED_TEXT)
                 body = _json_body(request)
@@ -130,10 +140,18 @@ class AnswerCollector(CollectingOutputChannel):
 
 
 def authorize(request: Request, sender: str) -> None:
-    """Local back ends name any sender; users need the token issued for this sender."""
+    """May this request write as `sender` and take its agent replies?
+
+    A trusted back end (a trusted proxy address, no X-Forwarded-For: the integrator's server
+    speaking for its users) may, for any sender. Anybody else needs the token issued for this
+    sender (401 without a valid one, 403 for another sender's). A token that is sent must match,
+    from a back end too: a back end passing on its user's token cannot reach another user."""
+    token = request.headers.get("x-session-token")
     if is_local_tool(request.ip, request.headers.get("x-forwarded-for")):
+        if token is not None and verify_session(token) != sender:
+            raise PayloadError(403, "会话令牌与 sender 不符：只能访问自己的会话")
         return
-    session = verify_session(request.headers.get("x-session-token"))
+    session = verify_session(token)
     if session is None:
         raise PayloadError(401, "缺少或无效的会话令牌：请先 POST /webhooks/rest/session 获取，并放在 X-Session-Token 请求头中")
     if session != sender:
@@ -141,6 +159,7 @@ def authorize(request: Request, sender: str) -> None:
 
 
 RATE_LIMITED_TEXT = "请求太频繁了，请稍等几秒再试。"
+SESSIONS_BUSY_TEXT = "现在新建会话的请求较多，请稍等一两分钟再试。"
 
 
 def rate_limited(err: RateLimited) -> HTTPResponse:

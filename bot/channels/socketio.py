@@ -2,6 +2,12 @@
 
 Also serves the widget itself (`/webhooks/socketio/widget.js`, the bundled socket.io client)
 and a demo host page (`/webhooks/socketio/demo`): no CDN, nothing from the internet.
+
+Bad input never disappears silently: a message or `metadata` the channel cannot take is
+answered with a `bot_uttered` saying why (as REST answers 4xx). New conversations are limited
+per client address (`session_request` without a valid token), and the hand-offs a widget user
+opens count against the ticket limits (bot/security/rate_limit.py); a socket.io client is a
+user's browser, never a trusted back end (bot/security/clients.py widget_address).
 """
 from __future__ import annotations
 
@@ -17,20 +23,57 @@ from sanic.request import Request
 from socketio import AsyncServer
 
 from bot.channels.handoff_flow import handle_message, rate_limited_text
-from bot.security.rate_limit import RateLimited, check_client
+from bot.channels.payload import MAX_MESSAGE_CHARS, PayloadError, checked_metadata
+from bot.faq.store import shared_store
+from bot.security.clients import widget_address
+from bot.security.rate_limit import Caller, RateLimited, check_client, check_new_session
 from bot.security.tokens import issue_session, verify_session
-from bot.channels.payload import MAX_MESSAGE_CHARS
 from bot.serving.processor import ensure_fast_processor
 from bot.config import settings
 
 logger = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent.parent / "widget" / "static"
+SESSIONS_BUSY_MESSAGE = "sessions_busy"
+DEFAULT_SESSIONS_BUSY_TEXT = ("现在咨询的人较多，请稍等一两分钟再刷新页面重试。"
+                              "如遇诈骗、资金被盗等紧急情况，请立即拨打 110 报警或反诈专线 96110。")
+"""Told to a widget whose address opened too many conversations (FAQ message `sessions_busy`
+may reword it)."""
 ASSETS = {
     "widget.js": "application/javascript; charset=utf-8",
     "widget.css": "text/css; charset=utf-8",
     "socket.io.min.js": "application/javascript; charset=utf-8",
     "demo": "text/html; charset=utf-8",
 }
+
+
+def sessions_busy_text() -> str:
+    faq = shared_store().get()
+    return faq.fill(faq.messages.get(SESSIONS_BUSY_MESSAGE) or DEFAULT_SESSIONS_BUSY_TEXT)
+
+
+def _request_of(sio: AsyncServer, sid: str, namespace: Optional[str]) -> Any:
+    """The HTTP request that opened this socket (its address and headers)."""
+    return (sio.get_environ(sid, namespace=namespace) or {}).get("sanic.request")
+
+
+def _address(request: Any) -> str:
+    return widget_address(getattr(request, "ip", None),
+                          request.headers.get("x-forwarded-for") if request is not None else None)
+
+
+def message_metadata(raw: Any) -> Optional[Dict[str, Any]]:
+    """The `metadata` of a widget message: an object or a JSON string of one (Rasa's stock
+    widgets send either), checked like REST's (bot/channels/payload.py); else PayloadError."""
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, str):
+        if len(raw.encode("utf-8", "surrogatepass")) > 4 * 4096:  # far over the limit: no need to parse
+            raise PayloadError(413, "metadata 太大了，请只放必要的信息")
+        try:
+            raw = json.loads(raw)
+        except (ValueError, RecursionError):
+            raise PayloadError(400, "metadata 不是有效的 JSON") from None
+    return checked_metadata(raw)
 
 
 def shared_client_manager():
@@ -105,7 +148,12 @@ class WalletSocketIOInput(SocketIOInput):
             data = data if isinstance(data, dict) else {}
             token = data.get("token")
             session_id = verify_session(token)
-            if session_id is None:
+            if session_id is None:  # a new conversation: limited per address
+                try:
+                    check_new_session(_address(_request_of(sio, sid, self.namespace)), sessions_busy_text())
+                except RateLimited as err:
+                    await sio.emit(self.bot_message_evt, {"text": err.text, "metadata": {"from": "system"}}, room=sid)
+                    return
                 session_id, token = issue_session()
             await sio.save_session(sid, {"session_id": session_id}, namespace=self.namespace)
             await sio.enter_room(sid, session_id)  # a coroutine in python-socketio 5.x
@@ -127,7 +175,7 @@ class WalletSocketIOInput(SocketIOInput):
                 await sio.emit(self.bot_message_evt, {"text": "消息格式不正确或太长，请精简后再发送。"}, room=sid)
                 return
             sender = session["session_id"]  # whatever session_id the client put in data is ignored
-            request = (sio.get_environ(sid, namespace=self.namespace) or {}).get("sanic.request")
+            request = _request_of(sio, sid, self.namespace)
             try:
                 check_client(getattr(request, "ip", None),
                              request.headers.get("x-forwarded-for") if request is not None else None,
@@ -135,15 +183,14 @@ class WalletSocketIOInput(SocketIOInput):
             except RateLimited as err:
                 await sio.emit(self.bot_message_evt, {"text": err.text}, room=sid)
                 return
-            metadata = data.get(self.metadata_key) or {}
-            if isinstance(metadata, str):
-                try:
-                    metadata = json.loads(metadata)
-                except (ValueError, RecursionError):
-                    metadata = {}
+            try:
+                metadata = message_metadata(data.get(self.metadata_key))
+            except PayloadError as err:  # refused with the reason, as REST answers 400/413
+                await sio.emit(self.bot_message_evt, {"text": f"消息未发送：{err.message}"}, room=sid)
+                return
             try:
                 extra = await handle_message(state["app"], on_new_message, text, sender, self.name(), output,
-                                             metadata if isinstance(metadata, dict) else {})
+                                             metadata, caller=Caller(_address(request)))
             except RateLimited as err:
                 await sio.emit(self.bot_message_evt, {"text": err.text}, room=sender)
                 return

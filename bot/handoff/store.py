@@ -99,12 +99,16 @@ class TicketStore:
             return ticket_dict(ticket), created
 
     def open_with_reply(self, request: HandoffRequest,
-                        reply: Callable[[Dict[str, Any], bool, "QueueOutlook"], List[str]]) -> Tuple[Dict[str, Any], List[str]]:
+                        reply: Callable[[Dict[str, Any], bool, "QueueOutlook"], List[str]],
+                        admit: Optional[Callable[[], None]] = None) -> Tuple[Dict[str, Any], List[str]]:
         """Open (or find) the ticket, work out its place in the queue and keep the assistant's
         reply to the user (`reply(ticket, created, outlook)`) in the transcript, in one
-        transaction: a hand-off turn was the slowest turn, five database sessions long."""
+        transaction: a hand-off turn was the slowest turn, five database sessions long.
+
+        `admit()` is called only when a new ticket would be created; whatever it raises (the
+        ticket limits: bot/handoff/admission.py) leaves the database untouched."""
         with self._session.begin() as s:
-            ticket, created = self._open(s, request)
+            ticket, created = self._open(s, request, admit)
             outlook = QueueOutlook(lambda: self._position(s, ticket.number), lambda: self._handling_seconds(s, 20))
             texts = reply(ticket_dict(ticket), created, outlook)
             if texts:
@@ -113,12 +117,15 @@ class TicketStore:
                      "created_at": utcnow(), "delivered": True} for text in texts])
             return ticket_dict(ticket), texts
 
-    def _open(self, s: Session, request: HandoffRequest) -> Tuple[Ticket, bool]:
+    def _open(self, s: Session, request: HandoffRequest,
+              admit: Optional[Callable[[], None]] = None) -> Tuple[Ticket, bool]:
         if request.reason not in REASONS:
             raise ValueError(f"unknown hand-off reason {request.reason!r}")
         existing = self._active(s, request.conversation_id)
         if existing is not None:
             return existing, False
+        if admit is not None:
+            admit()
         ticket = Ticket(
             conversation_id=request.conversation_id,
             channel=request.channel or "unknown",

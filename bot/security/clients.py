@@ -2,7 +2,8 @@
 
 Callers from a trusted proxy address (loopback by default) without an X-Forwarded-For header are
 local tools and back ends on this host: the app's server, `make bench`, the agent console. What
-nginx forwards carries the user's address in X-Forwarded-For (deploy/nginx.conf.tmpl sets it),
+nginx forwards carries the user's address in X-Forwarded-For (deploy/nginx.conf.tmpl sets it on
+every location, /socket.io/ included; it is believed only from a trusted proxy address),
 so users behind the proxy are never mistaken for local tools.
 """
 from __future__ import annotations
@@ -51,3 +52,11 @@ def _valid_ip(text: str) -> bool:
         return True
     except ValueError:
         return False
+
+
+def widget_address(peer: Optional[str], forwarded_for: Optional[str]) -> str:
+    """The address a widget (socket.io) user's limits count: the user's address behind our
+    proxy, else the peer itself. A socket.io client is always a user's browser, never a back
+    end, so a trusted proxy's address without X-Forwarded-For is not exempt here: it is counted
+    as one client (all users behind a proxy that forgets the header share one budget)."""
+    return client_address(peer, forwarded_for) or peer or "unknown"

@@ -3,9 +3,11 @@
 Every Rasa server we start runs `bot rasa …` (bot/serving/rasa_cli.py), which calls `install()`
 before Rasa reads its command line. Nothing is patched by importing a module.
 
-- Always: `rasa.core.run.configure_app` is wrapped so every `rasa run` app gets the JSON guard of
-  its HTTP API (bot/security/api_guard.py: clear 400s instead of Rasa's 500s). It is a security
-  measure, uses only that public function, and so does not depend on the version.
+- Always: `rasa.core.run.configure_app` is wrapped so every `rasa run` app gets the guard of its
+  HTTP API (bot/security/api_guard.py: clear 400s instead of Rasa's 500s for bad bodies, 401s for
+  JWTs that are not HS256, lack `exp` or live longer than 24 h; it is given the app's
+  `jwt_secret`). It is a security measure, uses only that public function, and so does not
+  depend on the version.
 - The speed-ups rely on private members of Rasa 3.6 (`PRIVATE_MEMBERS`), so `install()` first
   checks the Rasa version and that every one of them is still there. On any other version it
   installs none of them, logs why, and Rasa runs its stock code: slower, the same answers (the
@@ -79,17 +81,21 @@ def install() -> bool:
 
 
 def _guard_rasa_api() -> None:
-    """Wrap rasa.core.run.configure_app so every `rasa run` app gets our JSON guard."""
+    """Wrap rasa.core.run.configure_app so every `rasa run` app gets our API guard."""
+    import inspect
+
     import rasa.core.run as run
     from sanic import response
 
     from bot.security.api_guard import guard_middleware
 
     original = run.configure_app
+    signature = inspect.signature(original)
 
     def configure_app(*args, **kwargs):
         app = original(*args, **kwargs)
-        app.register_middleware(guard_middleware(response.json), "request")
+        given = signature.bind_partial(*args, **kwargs).arguments  # Rasa passes jwt_secret by position
+        app.register_middleware(guard_middleware(response.json, given.get("jwt_secret")), "request")
         return app
 
     run.configure_app = configure_app
