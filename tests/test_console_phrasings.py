@@ -140,6 +140,7 @@ def test_a_phrasing_added_in_the_console_is_served_and_can_be_rolled_back(consol
     assert change["action"] == "add_phrasing" and change["author"] == "组长" and WORDING in change["summary"]
     faq = load_faq(faq_file)
     assert faq.question("withdrawal.arrival_time").phrasings[-1] == WORDING
+    assert faq.question("withdrawal.arrival_time").question in change["summary"]  # the history names it
     picked, _ = pick_question(faq, "withdrawal", WORDING)
     assert picked is not None and picked.id == "withdrawal.arrival_time"
     history = session.get(f"{base}/api/faq/changes", timeout=10).json()["changes"]

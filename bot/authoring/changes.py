@@ -264,7 +264,12 @@ class FaqChanges:
                 raise ChangeError(f"{FAQ_FILE} 的格式被手工改动过，无法安全追加说法，请手工检查", 409)
             return {FAQ_FILE: new}
 
-        return self._record(author, "add_phrasing", f"为问题 {question_id} 添加说法：{phrasing}", compute, (FAQ_FILE,))
+        try:  # for the history only: compute() checks the question again under the lock
+            known = parse_faq(self.root / FAQ_FILE, self._faq_raw(self._read(FAQ_FILE))).question(question_id)
+        except (ChangeError, FaqError):
+            known = None
+        label = f"{question_id}（{known.question}）" if known else question_id
+        return self._record(author, "add_phrasing", f"为问题 {label} 添加说法：{phrasing}", compute, (FAQ_FILE,))
 
     def draft_topic(self, name: str, title: str, answer: str, examples: List[str], by: str) -> Change:
         """Write a new topic as a draft into data/faq.yml (not served until a developer adds it)."""
