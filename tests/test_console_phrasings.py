@@ -21,10 +21,12 @@ from bot.console.faq_routes import with_suggestions
 from bot.faq.match import pick_question
 from bot.faq.model import load_faq
 from bot.handoff.agents import AgentStore
+from tests.browser import chromium
 from tests.conftest import ROOT
 from tests.servers import running_console
 
 PASSWORD = "phrasing-pass-1"
+REPORTS = ROOT / "reports"
 SURROGATE = '"\\ud800"'  # JSON text of a lone surrogate
 CHINESE = re.compile(r"[\u4e00-\u9fff]")
 # Our own wordings, written for these tests (not from ../shared/eval).
@@ -187,3 +189,47 @@ def test_bad_phrasings_are_refused_with_a_chinese_reason(console, payload, statu
     r = requests.post(f"{console['url']}/api/faq/phrasings", data=_body(payload), headers=headers, timeout=30)
     assert expected in refused(r, status)
     assert console["faq"].read_text(encoding="utf-8") == before
+
+
+@pytest.mark.server
+@pytest.mark.browser
+def test_the_faq_page_adds_a_gap_as_a_phrasing_and_rolls_it_back(console):
+    """The page in headless Chromium: the closest question is preselected on its gap row, a row
+    without one asks the lead to choose, the phrasing is added and confirmed, then rolled back
+    from the change list."""
+    from playwright.sync_api import expect
+
+    before = console["faq"].read_text(encoding="utf-8")
+    question = load_faq(console["faq"]).question(QID).question
+    with chromium() as browser:
+        page = browser.new_page(viewport={"width": 1360, "height": 900}, locale="zh-CN")
+        page.goto(console["url"])
+        page.fill("#login-name", "组长")
+        page.fill("#login-password", PASSWORD)
+        page.click("#login-form button[type=submit]")
+        page.wait_for_selector("#app-view:not([hidden])")
+        page.click("#faq-loop-panel > summary")
+        row = page.locator("#gap-list li", has_text=ASKED)
+        row.wait_for(timeout=120_000)  # the first gap list builds the question index
+        expect(row.locator("select.gap-question")).to_have_value(QID)
+        expect(row.locator("select").first).to_have_value("withdrawal")  # no guess: the closest question's topic
+        expect(row).to_contain_text(f"最接近的问题：{question}")
+        other = page.locator("#gap-list li", has_text=UNRELATED)
+        expect(other.locator("select.gap-question")).to_have_value("")
+        other.get_by_role("button", name="加为该问题的问法").click()
+        expect(page.locator("#faq-loop-error")).to_have_text("请先选择具体问题")
+        assert console["faq"].read_text(encoding="utf-8") == before
+
+        row.get_by_role("button", name="加为该问题的问法").click()
+        expect(page.locator("#faq-loop-ok")).to_contain_text(f"已加入问题「{question}」的问法，无需重新训练即可生效",
+                                                             timeout=30_000)
+        assert load_faq(console["faq"]).question(QID).phrasings[-1] == ASKED
+        newest = page.locator("#change-body tr").first
+        expect(newest).to_contain_text(ASKED, timeout=30_000)
+        REPORTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(REPORTS / "console_faq_phrasing.png"), full_page=True)
+
+        newest.get_by_role("button", name="回滚").click()
+        expect(page.locator("#faq-loop-ok")).to_contain_text("已回滚", timeout=30_000)
+        expect(page.locator("#change-body tr").nth(1)).to_contain_text("已被", timeout=30_000)
+        assert console["faq"].read_text(encoding="utf-8") == before

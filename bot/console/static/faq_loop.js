@@ -99,9 +99,10 @@
       li.appendChild(node("strong", "", `×${g.count} `));
       li.appendChild(node("span", "", g.example));
       const suggested = g.suggested_question;
+      const topic = g.topic || (suggested && suggested.topic);  // no guess: the closest question's topic
       li.appendChild(node("span", "muted", `（小助手猜：${g.topic || "无"}${suggested ? "；最接近的问题：" + suggested.question : ""}）`));
       const row = node("div", "gap-add");
-      const select = topicSelect(g.topic);
+      const select = topicSelect(topic);
       const add = node("button", "", "加为例句");
       add.type = "button";
       add.addEventListener("click", () => addExample(select.value, g.example));
@@ -109,7 +110,7 @@
       li.appendChild(row);
       if (questions.length) {
         const phrasingRow = node("div", "gap-add gap-phrasing");
-        let question = questionSelect(g.topic, suggested && suggested.id);
+        let question = questionSelect(topic, suggested && suggested.id);
         select.addEventListener("change", () => {  // another topic: offer its questions first
           const chosen = questions.find((t) => t.name === select.value);
           if (chosen && chosen.questions.some((q) => q.id === question.value)) return;
@@ -165,9 +166,12 @@
         try { questions = (await api("/api/faq/questions")).topics; }
         catch (err) { say(err.message); }  // the rest of the page still works
       }
-      const [gaps, changes] = await Promise.all([api("/api/faq/gaps"), api("/api/faq/changes")]);
-      renderGaps(gaps.gaps);
-      renderChanges(changes.changes);
+      // The change list first: after an FAQ edit the gap list waits for the server to re-index the
+      // FAQ's wordings (seconds), the change (and its rollback button) should not.
+      const gaps = api("/api/faq/gaps");
+      gaps.catch(() => {});  // awaited below
+      renderChanges((await api("/api/faq/changes")).changes);
+      renderGaps((await gaps).gaps);
       await loadJob();
     } catch (err) { say(err.message); }
   }
