@@ -284,3 +284,25 @@ def test_a_phrasing_of_another_question_or_an_unknown_id_is_refused(changes):
         changes.add_phrasing("top_up.not_credited", taken, by="小王")
     with pytest.raises(ChangeError, match="没有这个具体问题"):
         changes.add_phrasing("withdrawal.nope", "随便一句话", by="小王")
+
+
+def test_a_phrasing_is_refused_when_its_question_has_it_or_another_topic_trains_on_it(changes, project):
+    faq_file = project / FAQ_FILE
+    question = load_faq(faq_file).question("withdrawal.arrival_time")
+    for same in (question.question, f" {question.phrasings[0]} "):
+        with pytest.raises(ChangeError, match="已经有这个问法") as err:
+            changes.add_phrasing("withdrawal.arrival_time", same, by="小王")
+        assert err.value.status == 409
+    changes.add_example("refund", OUR_QUESTION, by="小王")
+    with pytest.raises(ChangeError, match="refund 的训练例句") as err:
+        changes.add_phrasing("withdrawal.arrival_time", OUR_QUESTION, by="小王")
+    assert err.value.status == 409
+    assert [c.action for c in changes.history()] == ["add_example"]
+
+
+def test_a_phrasing_on_a_broken_faq_file_is_a_409_not_a_crash(changes, project):
+    faq_file = project / FAQ_FILE
+    faq_file.write_text(faq_file.read_text(encoding="utf-8").replace("question:", "questoin:", 1), encoding="utf-8")
+    with pytest.raises(ChangeError, match="通不过检查") as err:
+        changes.add_phrasing("withdrawal.arrival_time", "提现要等几天", by="小王")
+    assert err.value.status == 409 and changes.history() == []

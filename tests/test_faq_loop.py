@@ -300,7 +300,7 @@ def test_console_faq_api_drafts_rollback_and_bad_input(loop):
 
     topics = requests.get(f"{base}/api/faq/topics", headers=headers, timeout=10).json()["topics"]
     assert {"name": "refund", "title": load_faq(root / "data" / "faq.yml").topics["refund"].title} in topics
-    gaps = requests.get(f"{base}/api/faq/gaps?days=7", headers=headers, timeout=30)
+    gaps = requests.get(f"{base}/api/faq/gaps?days=7", headers=headers, timeout=120)  # first: indexes the FAQ
     assert gaps.status_code == 200 and isinstance(gaps.json()["gaps"], list)
     assert requests.get(f"{base}/api/faq/gaps?days=abc", headers=headers, timeout=10).status_code == 400
 

@@ -28,7 +28,7 @@ from sqlalchemy.orm import Session
 from bot.errors import StaffError
 from bot.faq import drafts as drafts_mod
 from bot.faq.check import nlu_examples
-from bot.faq.model import FaqError, parse_faq
+from bot.faq.model import Faq, FaqError, Question, parse_faq
 from bot.authoring.yaml_blocks import (BlockEditError, append_example, append_phrasing, append_to_section, examples_of,
                                        scalar)
 from bot.db.models import FaqChange, iso
@@ -231,13 +231,27 @@ class FaqChanges:
         that question at the FAQ's next hot reload, no retraining."""
         author = _author(by)
         phrasing = clean_example(text)
+        key = normalize_text(phrasing)
 
         def compute(before: Dict[str, Optional[str]]) -> Dict[str, Optional[str]]:
             doc = before[FAQ_FILE]
-            old = parse_faq(self.root / FAQ_FILE, self._faq_raw(doc))
+            try:
+                old = parse_faq(self.root / FAQ_FILE, self._faq_raw(doc))
+            except FaqError as err:
+                raise ChangeError(f"{FAQ_FILE} 现在通不过检查，请先修好（make check）：{err.where}: {err.problem}",
+                                  409) from None
             question = old.question(question_id)
             if question is None:
-                raise ChangeError(f"没有这个具体问题：{question_id}", 404)
+                raise ChangeError(f"没有这个具体问题：{question_id[:80]}", 404)
+            owner = _wording_owners(old).get(key)
+            if owner is not None and owner.id == question_id:
+                raise ChangeError(f"不能添加：问题「{question.question}」已经有这个问法了", 409)
+            if owner is not None:
+                raise ChangeError(f"不能添加：这个问法已属于问题「{owner.question}」（{owner.id}），"
+                                  "同一句话不能同时属于两个问题", 409)
+            trained = self._owners().get(key)
+            if trained is not None and trained != question.topic:
+                raise ChangeError(f"不能添加：这个问法已是 {trained} 的训练例句，不能再给话题 {question.topic} 的问题", 409)
             try:
                 new = append_phrasing(doc, question_id, phrasing)
             except BlockEditError as err:
@@ -250,7 +264,12 @@ class FaqChanges:
                 raise ChangeError(f"{FAQ_FILE} 的格式被手工改动过，无法安全追加说法，请手工检查", 409)
             return {FAQ_FILE: new}
 
-        return self._record(author, "add_phrasing", f"为问题 {question_id} 添加说法：{phrasing}", compute, (FAQ_FILE,))
+        try:  # for the history only: compute() checks the question again under the lock
+            known = parse_faq(self.root / FAQ_FILE, self._faq_raw(self._read(FAQ_FILE))).question(question_id)
+        except (ChangeError, FaqError):
+            known = None
+        label = f"{question_id}（{known.question}）" if known else question_id
+        return self._record(author, "add_phrasing", f"为问题 {label} 添加说法：{phrasing}", compute, (FAQ_FILE,))
 
     def draft_topic(self, name: str, title: str, answer: str, examples: List[str], by: str) -> Change:
         """Write a new topic as a draft into data/faq.yml (not served until a developer adds it)."""
@@ -328,6 +347,12 @@ class FaqChanges:
 def _as_change(row: FaqChange) -> Change:
     return Change(row.id, row.author, row.action, row.summary, dict(row.files or {}), row.created_at,
                   row.rolled_back_by)
+
+
+def _wording_owners(faq: Faq) -> Dict[str, Question]:
+    """normalised question or phrasing -> the specific question it belongs to."""
+    return {normalize_text(text): q for topic in faq.topics.values() for q in topic.questions
+            for text in (q.question, *q.phrasings)}
 
 
 def _domain_intents(root: Path) -> List[str]:

@@ -1,8 +1,12 @@
 """Console API of the FAQ improvement loop (every route needs a signed-in agent; changes need CSRF).
 
   GET  /api/faq/topics                     topics examples can be added to (name, title)
-  GET  /api/faq/gaps?days=7                grouped questions the assistant could not answer
+  GET  /api/faq/questions                  each topic's specific questions (id, question), phrasings go there
+  GET  /api/faq/gaps?days=7                grouped questions the assistant could not answer, each with the
+                                           closest specific question (`suggested_question`, or null)
   POST /api/faq/examples   {topic, text}   add a training example (masked; needs retraining)
+  POST /api/faq/phrasings  {question_id, text}   add a wording to a specific question (masked; live at the
+                                           FAQ's next hot reload, no retraining)
   POST /api/faq/drafts     {name, title, answer, examples}   draft a new topic (not served)
   GET  /api/faq/changes                    history: who changed what and when
   POST /api/faq/changes/<id>/rollback {force}
@@ -15,17 +19,31 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, List, Optional
 
 from sanic import Sanic, response
 from sanic.request import Request
 
 from bot.errors import StaffError
-from bot.authoring.changes import EXAMPLE_TOPICS, FaqChanges
+from bot.authoring.changes import EXAMPLE_TOPICS, FAQ_FILE, FaqChanges
+from bot.faq.model import Faq, FaqError, load_faq
 from bot.training.retrain import job_status, start_job
 from bot.config import project_root
 
 MAX_ROW_ID = 2**63 - 1
+MAX_GAPS = 50
+
+
+def with_suggestions(rows: List[Dict[str, Any]], faq: Optional[Faq]) -> List[Dict[str, Any]]:
+    """Gap rows, each with `suggested_question`: the specific question closest to its example
+    ({id, topic, question}), or None (nothing close enough, or no FAQ to rank against)."""
+    from bot.faq.match import closest_questions
+
+    for row in rows:
+        found = closest_questions(faq, row["example"], count=1) if faq is not None else []
+        row["suggested_question"] = ({"id": found[0].id, "topic": found[0].topic, "question": found[0].question}
+                                     if found else None)
+    return rows
 
 
 def register_faq_routes(app: Sanic, authenticated: Callable, body: Callable[[Request], Dict[str, Any]],
@@ -33,17 +51,35 @@ def register_faq_routes(app: Sanic, authenticated: Callable, body: Callable[[Req
     root = project_root()
     changes = FaqChanges(root, database_url)
 
+    def served_faq() -> Optional[Faq]:
+        """The FAQ the assistant answers from (hot reloaded); None when it cannot be loaded."""
+        from bot.faq.store import shared_store
+
+        try:
+            return shared_store().get()
+        except (FaqError, OSError):
+            return None
+
     @app.get("/api/faq/topics")
     @authenticated
     async def faq_topics(_: Request):
-        from bot.faq.model import FaqError, load_faq
-
         try:
             titles = {name: t.title for name, t in load_faq(root / "data" / "faq.yml").topics.items()}
         except FaqError:
             titles = {}
         titles["out_of_scope"] = "不属于本助手（转人工）"
         return response.json({"topics": [{"name": n, "title": titles.get(n, n)} for n in EXAMPLE_TOPICS]})
+
+    @app.get("/api/faq/questions")
+    @authenticated
+    async def faq_questions(_: Request):
+        try:
+            faq = await asyncio.to_thread(load_faq, root / FAQ_FILE)
+        except FaqError as err:
+            raise StaffError(f"{FAQ_FILE} 现在通不过检查，请先修好（make check）：{err.where}: {err.problem}", 409)
+        return response.json({"topics": [
+            {"name": t.name, "title": t.title, "questions": [{"id": q.id, "question": q.question} for q in t.questions]}
+            for t in faq.topics.values() if t.questions]})
 
     @app.get("/api/faq/gaps")
     @authenticated
@@ -59,7 +95,9 @@ def register_faq_routes(app: Sanic, authenticated: Callable, body: Callable[[Req
             raise StaffError("days 必须在 1 到 90 之间")
         since = datetime.now(timezone.utc) - timedelta(days=days)
         groups = await asyncio.to_thread(faq_gaps, tracker_db_url(), since, None)
-        return response.json({"gaps": [g.as_dict() for g in groups[:50]]})
+        rows = [g.as_dict() for g in groups[:MAX_GAPS]]
+        rows = await asyncio.to_thread(lambda: with_suggestions(rows, served_faq()))
+        return response.json({"gaps": rows})
 
     @app.post("/api/faq/examples")
     @authenticated

@@ -1,6 +1,8 @@
-// FAQ 改进 panel of the agent console: unanswered questions, add a training example, draft a
-// topic, change history with rollback, retrain + status. Uses console.js's `api()` (session
-// cookie + CSRF header); loads when the panel is opened and refreshes while a job runs.
+// FAQ 改进 panel of the agent console: unanswered questions, add a training example or a phrasing
+// of a specific question (live without retraining), draft a topic, change history with rollback,
+// retrain + status. Uses console.js's `api()` (session cookie + CSRF header); loads when the panel
+// is opened and refreshes while a job runs. User text only ever goes into textContent and option
+// labels, never into HTML.
 "use strict";
 (function () {
   const byId = (id) => document.getElementById(id);
@@ -9,7 +11,7 @@
   const STATE = { queued: "排队中", training: "训练中", evaluating: "评测中", switched: "已切换到新模型",
                   refused: "评测变差，未切换（仍用旧模型）", failed: "失败" };
   const ACTIVE = ["queued", "training", "evaluating"];
-  let topics = [], timer = null;
+  let topics = [], questions = [], timer = null;  // questions: [{name, title, questions: [{id, question}]}]
 
   function node(tag, cls, text) {
     const n = document.createElement(tag);
@@ -25,6 +27,34 @@
       option.value = t.name;
       if (t.name === selected) option.selected = true;
       select.appendChild(option);
+    }
+    return select;
+  }
+
+  function questionText(id) {
+    for (const t of questions) for (const q of t.questions) if (q.id === id) return q.question;
+    return id;
+  }
+
+  // Every specific question, grouped by topic, `topic`'s group first; `suggested` preselected when
+  // it is one of them, else a placeholder that names the topic (no question is guessed for the lead).
+  function questionSelect(topic, suggested) {
+    const select = node("select", "gap-question");
+    const own = questions.find((t) => t.name === topic);
+    const placeholder = node("option", "", own ? `选择「${own.title}」的具体问题…` : "选择具体问题…");
+    placeholder.value = "";
+    select.appendChild(placeholder);
+    const ordered = own ? [own, ...questions.filter((t) => t !== own)] : questions;
+    for (const t of ordered) {
+      const group = node("optgroup");
+      group.label = `${t.title}（${t.name}）`;
+      for (const q of t.questions) {
+        const option = node("option", "", q.question);
+        option.value = q.id;
+        if (q.id === suggested) option.selected = true;
+        group.appendChild(option);
+      }
+      select.appendChild(group);
     }
     return select;
   }
@@ -68,14 +98,36 @@
       const li = node("li");
       li.appendChild(node("strong", "", `×${g.count} `));
       li.appendChild(node("span", "", g.example));
-      li.appendChild(node("span", "muted", `（小助手猜：${g.topic || "无"}）`));
+      const suggested = g.suggested_question;
+      const topic = g.topic || (suggested && suggested.topic);  // no guess: the closest question's topic
+      li.appendChild(node("span", "muted", `（小助手猜：${g.topic || "无"}${suggested ? "；最接近的问题：" + suggested.question : ""}）`));
       const row = node("div", "gap-add");
-      const select = topicSelect(g.topic);
+      const select = topicSelect(topic);
       const add = node("button", "", "加为例句");
       add.type = "button";
       add.addEventListener("click", () => addExample(select.value, g.example));
       row.append(select, add);
       li.appendChild(row);
+      if (questions.length) {
+        const phrasingRow = node("div", "gap-add gap-phrasing");
+        let question = questionSelect(topic, suggested && suggested.id);
+        select.addEventListener("change", () => {  // another topic: offer its questions first
+          const chosen = questions.find((t) => t.name === select.value);
+          if (chosen && chosen.questions.some((q) => q.id === question.value)) return;
+          const fresh = questionSelect(select.value, suggested && suggested.topic === select.value ? suggested.id : null);
+          question.replaceWith(fresh);
+          question = fresh;
+        });
+        const addPhrasingButton = node("button", "", "加为该问题的问法");
+        addPhrasingButton.type = "button";
+        addPhrasingButton.title = "不用重新训练，几秒内生效";
+        addPhrasingButton.addEventListener("click", () => {
+          if (!question.value) { say("请先选择具体问题"); question.focus(); return; }
+          addPhrasing(question.value, g.example);
+        });
+        phrasingRow.append(question, addPhrasingButton);
+        li.appendChild(phrasingRow);
+      }
       list.appendChild(li);
     }
   }
@@ -110,9 +162,16 @@
         const select = byId("example-topic");
         select.replaceWith(Object.assign(topicSelect(), { id: "example-topic" }));
       }
-      const [gaps, changes] = await Promise.all([api("/api/faq/gaps"), api("/api/faq/changes")]);
-      renderGaps(gaps.gaps);
-      renderChanges(changes.changes);
+      if (!questions.length) {
+        try { questions = (await api("/api/faq/questions")).topics; }
+        catch (err) { say(err.message); }  // the rest of the page still works
+      }
+      // The change list first: after an FAQ edit the gap list waits for the server to re-index the
+      // FAQ's wordings (seconds), the change (and its rollback button) should not.
+      const gaps = api("/api/faq/gaps");
+      gaps.catch(() => {});  // awaited below
+      renderChanges((await api("/api/faq/changes")).changes);
+      renderGaps((await gaps).gaps);
       await loadJob();
     } catch (err) { say(err.message); }
   }
@@ -121,6 +180,15 @@
     try {
       const { change } = await api("/api/faq/examples", { method: "POST", body: JSON.stringify({ topic, text }) });
       say(`已记录 #${change.id}：${change.summary}。点「重新训练并切换」后生效。`, true);
+      await load();
+      return true;
+    } catch (err) { say(err.message); return false; }
+  }
+
+  async function addPhrasing(questionId, text) {
+    try {
+      const { change } = await api("/api/faq/phrasings", { method: "POST", body: JSON.stringify({ question_id: questionId, text }) });
+      say(`已加入问题「${questionText(questionId)}」的问法，无需重新训练即可生效（变更 #${change.id}，可在变更记录里回滚）`, true);
       await load();
       return true;
     } catch (err) { say(err.message); return false; }
