@@ -116,31 +116,12 @@ def running_assistant(
 
 
 @contextmanager
-def running_action_server(workdir: Path, env: Dict[str, str]) -> Iterator[str]:
-    """`python -m bot actions` on its own (as `make actions` starts it) with `env` over os.environ; its URL."""
+def _running_bot_command(workdir: Path, command: str, env: Dict[str, str], timeout: float = 240) -> Iterator[str]:
+    """`python -m bot <command> --port N` with `env` over os.environ, up (GET /health); its URL."""
     needs("server")
     port = free_port()
-    log = workdir / "actions.log"
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "actions", "--port", str(port)], cwd=ROOT,
-                            env={**os.environ, **env}, stdout=open(log, "w"), stderr=subprocess.STDOUT)
-    try:
-        wait_up(f"http://127.0.0.1:{port}/health", proc, log)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-@contextmanager
-def running_console(workdir: Path, env: Dict[str, str], timeout: float = 240) -> Iterator[str]:
-    """The agent console on its own (`python -m bot console`) with `env` over os.environ; its URL."""
-    needs("server")
-    port = free_port()
-    log = workdir / "console.log"
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "console", "--port", str(port)], cwd=ROOT,
+    log = workdir / f"{command}.log"
+    proc = subprocess.Popen([sys.executable, "-m", "bot", command, "--port", str(port)], cwd=ROOT,
                             env={**os.environ, **env}, stdout=open(log, "w"), stderr=subprocess.STDOUT)
     try:
         wait_up(f"http://127.0.0.1:{port}/health", proc, log, timeout=timeout)
@@ -151,6 +132,20 @@ def running_console(workdir: Path, env: Dict[str, str], timeout: float = 240) ->
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@contextmanager
+def running_action_server(workdir: Path, env: Dict[str, str]) -> Iterator[str]:
+    """`python -m bot actions` on its own (as `make actions` starts it); its URL."""
+    with _running_bot_command(workdir, "actions", env) as url:
+        yield url
+
+
+@contextmanager
+def running_console(workdir: Path, env: Dict[str, str], timeout: float = 240) -> Iterator[str]:
+    """The agent console on its own (`python -m bot console`); its URL."""
+    with _running_bot_command(workdir, "console", env, timeout) as url:
+        yield url
 
 
 @contextmanager
