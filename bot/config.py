@@ -40,7 +40,9 @@ ENVIRONMENT: Dict[str, str] = {
     "WALLET_TURN_SLOTS": "user turns in progress per process (default 2; 0 = no gate)",
     "WALLET_SOCKETIO_REDIS": "redis://… relays socket.io pushes between processes",
     "WALLET_PG_URL": "PostgreSQL of the scale-out (default postgresql://postgres@127.0.0.1:5432/test)",
-    "WALLET_REDIS_URL": "Redis of workers and the scale-out (default redis://127.0.0.1:6379/1)",
+    "WALLET_REDIS_URL": "Redis of workers and the scale-out (default redis://127.0.0.1:6379/1); when set, "
+                        "the shared runtime state lives there too (else in process memory)",
+    "WALLET_REDIS_PREFIX": "key prefix of the shared runtime state in Redis (default wallet:)",
     "CONSOLE_HOST": "agent console address (default 127.0.0.1)",
     "CONSOLE_PORT": "agent console port (default 5006)",
 }
@@ -103,6 +105,10 @@ class Settings:
     socketio_redis: str = ""
     pg_url: str = "postgresql://postgres@127.0.0.1:5432/test"
     redis_url: str = "redis://127.0.0.1:6379/1"
+    shared_redis_url: str = ""
+    """WALLET_REDIS_URL as set (empty when unset): where bot/shared_state keeps what every
+    process must see alike; empty = this process's memory (the embedded default)."""
+    redis_prefix: str = "wallet:"
     console_host: str = "127.0.0.1"
     console_port: int = 5006
 
@@ -167,6 +173,8 @@ def load_settings() -> Settings:
         socketio_redis=_env("WALLET_SOCKETIO_REDIS"),
         pg_url=_env("WALLET_PG_URL", Settings.pg_url),
         redis_url=_env("WALLET_REDIS_URL", Settings.redis_url),
+        shared_redis_url=_env("WALLET_REDIS_URL"),
+        redis_prefix=_env("WALLET_REDIS_PREFIX", Settings.redis_prefix),
         console_host=_env("CONSOLE_HOST", Settings.console_host),
         console_port=_env_int("CONSOLE_PORT", Settings.console_port, minimum=1),
     )

@@ -69,8 +69,11 @@ PY
   endpoints=var/endpoints.workers.yml
   # Workers share one listening socket and a kept-alive connection stays with the worker that
   # accepted it: without keep-alive the next request goes to whichever worker is free.
-  export SANIC_WORKERS="$workers" WALLET_SOCKETIO_REDIS="$redis_url" SANIC_KEEP_ALIVE=False
-  echo "==> $workers Sanic workers, Redis lock store at $redis_url"
+  # WALLET_REDIS_URL: the workers keep their shared state there (dedupe, offered buttons, rate
+  # limits, the masker's digit memory: bot/shared_state), so N workers behave like one process.
+  export SANIC_WORKERS="$workers" WALLET_SOCKETIO_REDIS="$redis_url" SANIC_KEEP_ALIVE=False \
+    WALLET_REDIS_URL="$redis_url"
+  echo "==> $workers Sanic workers, Redis lock store and shared state at $redis_url"
 fi
 # Rasa's HTTP API only answers requests with our JWT (a token in the query string would land in
 # logs): `.venv/bin/python -m bot token api-token` prints one for curl. --wallet-jwt: the secret is

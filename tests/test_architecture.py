@@ -16,6 +16,7 @@ BOT = ROOT / "bot"
 # Lowest first. Keep in step with the picture in docs/architecture.md.
 LAYERS: List[Tuple[str, ...]] = [
     ("config", "errors", "text", "topics", "sentence_vectors", "widget"),  # foundations: settings, words, vectors
+    ("shared_state",),                                  # state every process sees alike (Redis or memory)
     ("privacy", "security"),                            # masking, tokens, limits, scam signals
     ("db", "faq", "dialogue", "nlu", "serving"),        # storage, FAQ content, decisions, Rasa parts
     ("handoff",),                                       # tickets, queue, relay, agents, hours

@@ -44,7 +44,7 @@ def test_rate_limiter_forgets_the_oldest_keys():
     limiter = RateLimiter(per_minute=1, burst=1, max_keys=100)
     for i in range(1000):
         limiter.allow(f"k{i}")
-    assert len(limiter._buckets) == 100
+    assert len(limiter.state._buckets) == 100
 
 
 def test_client_address_trusts_only_our_proxy():

@@ -3,6 +3,9 @@
 Before anything sees the message: the per-conversation rate limit, masking of secrets and
 personal data in the text and in every string of its `metadata` (nothing unmasked reaches the
 tracker, tickets or logs), and the check that a `/payload` is one the assistant offered. The
+limit and the masker's memory of the previous message's digits are in the shared state
+(bot/shared_state) and are read together: one Redis round trip per message (a second only when
+the message ends in digits to remember, or completes some). The
 whole turn runs `calling_from(caller)`, so a hand-off it opens counts against the ticket limits
 (bot/security/rate_limit.py). Returns the replies the channel must send besides what
 Rasa sent to the output channel: hand-off acknowledgements, cancel/rating answers and agent
@@ -22,10 +25,12 @@ from bot.faq.model import Faq
 from bot.faq.store import shared_store
 from bot.handoff.relay import HandoffRelay, may_answer_while_queued
 from bot.handoff.store import ticket_store
-from bot.privacy.carryover import mask_in_conversation
+from bot.privacy.carryover import SharedRecentDigits, mask_in_conversation
 from bot.privacy.metadata import mask_values
 from bot.security.payloads import checked_payload
 from bot.security.rate_limit import UNKNOWN_CALLER, Caller, calling_from, check_sender
+from bot.security.tokens import derived_key
+from bot.shared_state import shared_state
 from bot.serving.processor import ensure_fast_processor
 from bot.serving.turn_gate import one_turn
 from bot.config import handoff_settings
@@ -40,6 +45,18 @@ def rate_limited_text() -> str:
     return shared_store().get().message("rate_limited")
 
 
+_digits: List[SharedRecentDigits] = []
+
+
+def recent_digits() -> SharedRecentDigits:
+    """The masker's memory of each conversation's last digits, on the process's shared state
+    (sealed with a key of this installation when it leaves the process)."""
+    state = shared_state()
+    if not _digits or _digits[0].state is not state:
+        _digits[:] = [SharedRecentDigits(state, derived_key("masker-carryover") if state.shared else None)]
+    return _digits[0]
+
+
 def relay() -> HandoffRelay:
     settings = handoff_settings()
     return HandoffRelay(ticket_store(settings.database_url), shared_store().get(), settings)
@@ -47,9 +64,11 @@ def relay() -> HandoffRelay:
 
 def prepare() -> None:
     """Before the process takes traffic: the hand-off database, the FAQ and its question index
-    (the sentence encoder's weights and the FAQ's wordings), so no user waits for them."""
+    (the sentence encoder's weights and the FAQ's wordings), so no user waits for them; and the
+    shared state, whose first use says in the log where it lives (and whether Redis answers)."""
     relay()
     index_for(shared_store().get())
+    recent_digits().get("")  # one round trip: connects, or logs that Redis cannot be used
 
 
 async def append_events(app: Any, sender: str, events: List[Any]) -> None:
@@ -91,9 +110,11 @@ async def _handle_message(
     metadata: Optional[Dict[str, Any]],
 ) -> List[Dict[str, Any]]:
     faq = shared_store().get()
-    check_sender(sender, rate_limited_text())
+    digits = recent_digits()
+    stored, = check_sender(sender, rate_limited_text(), also=[digits.read(sender)])  # one round trip
     ensure_fast_processor(app.ctx.agent)
-    masked = mask_in_conversation(text, sender)  # also the rest of a number begun in the last message
+    # also the rest of a number begun in the last message
+    masked = mask_in_conversation(text, sender, digits, previous=digits.tail(stored))
     text = masked.text
     kinds = set(masked.kinds)
     if metadata:

@@ -7,7 +7,8 @@ an agent's reply can't be pushed. This channel talks to the Bot API directly wit
 
 - the `X-Telegram-Bot-Api-Secret-Token` header must match `secret_token` (else 403);
 - once an update is accepted the answer is always 200 (errors are logged, the user is told);
-- each `update_id` is processed once (Telegram re-delivers after timeouts);
+- each `update_id` is processed once (Telegram re-delivers after timeouts), by whichever worker
+  or instance it reaches first (bot/shared_state: Redis when WALLET_REDIS_URL is set);
 - every message goes through the hand-off relay (`bot.channels.handoff_flow`);
 - buttons become inline keyboards; presses are answered (`answerCallbackQuery`) and only the
   payloads the bot offered on that message are accepted (a `/intent{...}` payload forces intents);
@@ -21,7 +22,6 @@ import hmac
 import json
 import logging
 import re
-from collections import OrderedDict
 from typing import Any, Awaitable, Callable, Dict, List, Optional
 
 import aiohttp
@@ -32,6 +32,7 @@ from sanic.response import HTTPResponse
 
 from bot.channels.handoff_flow import handle_message
 from bot.security.rate_limit import RateLimited
+from bot.shared_state import FirstTime, shared_state
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +41,9 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 MAX_MESSAGE_UNITS = 4096
 """Telegram's limit for one message, counted in UTF-16 code units."""
 MAX_CALLBACK_DATA_BYTES = 64
-SEEN_UPDATES = 5000
+SEEN_UPDATES_SECONDS = 3600.0
+"""How long an update_id is remembered: Telegram re-delivers an update whose 200 it did not get
+within minutes (it gives up after a day; our webhook answers 200 to everything it accepted)."""
 ALLOWED_UPDATES = ["message", "edited_message", "callback_query"]
 _SECRET_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 
@@ -203,7 +206,8 @@ class WalletTelegramInput(InputChannel):
         self.webhook_url = webhook_url
         self.secret_token = secret_token
         self.api_base_url = api_base_url.rstrip("/")
-        self._seen: "OrderedDict[int, None]" = OrderedDict()
+        self.bot_id = access_token.split(":", 1)[0]
+        """The bot's numeric id (the token's first part): update ids are counted per bot."""
 
     def get_output_channel(self) -> TelegramOutput:
         """No I/O here: Rasa calls this inside its event loop to push (`?output_channel=telegram`)."""
@@ -216,15 +220,10 @@ class WalletTelegramInput(InputChannel):
         return hmac.compare_digest(given.encode(), self.secret_token.encode())
 
     def first_time(self, update_id: Any) -> bool:
-        """False for an update already seen (bounded memory of recent ids)."""
-        if not isinstance(update_id, int):
+        """False for an update already taken by this or any other process (one `SET NX`)."""
+        if not isinstance(update_id, int) or isinstance(update_id, bool):
             return True
-        if update_id in self._seen:
-            return False
-        self._seen[update_id] = None
-        while len(self._seen) > SEEN_UPDATES:
-            self._seen.popitem(last=False)
-        return True
+        return shared_state().run(FirstTime(f"telegram:{self.bot_id}:update:{update_id}", SEEN_UPDATES_SECONDS))[0]
 
     async def set_webhook(self) -> Any:
         """Registers webhook_url and the secret (Telegram only sends the header if told here)."""

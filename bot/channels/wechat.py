@@ -3,10 +3,14 @@
 WeChat waits 5 s for an answer to each message and then retries (three times). So: every
 request is authenticated (signature + 5-minute timestamp window, and in safe mode the AES
 message signature), the XML is parsed by a hardened parser before wechatpy sees it, each
-MsgId is processed once, and the answer goes back as a passive XML reply when it is ready
+MsgId is processed once (by whichever worker or instance it reaches first: the MsgId is taken
+with `SET NX` in bot/shared_state, Redis when WALLET_REDIS_URL is set), and the answer goes back as a passive XML reply when it is ready
 within `reply_timeout` (4 s), else "success" now and the customer-service API (客服消息)
 later. Several replies to one message are joined into one passive text (one WeChat bubble,
-no API quota used). Buttons become numbered options the user answers with the number.
+no API quota used). Buttons become numbered options the user answers with the number; the
+offered buttons are kept in the shared state too, so "1" means the same on every process.
+A message costs one round trip to Redis here (MsgId and the buttons offered, together) and one
+more when it offers buttons.
 """
 from __future__ import annotations
 
@@ -15,7 +19,6 @@ import json
 import logging
 import re
 import time
-from collections import OrderedDict
 from typing import Any, Awaitable, Callable, Dict, List, Optional, Set, Text, Tuple
 
 import aiohttp
@@ -32,6 +35,7 @@ from wechatpy.utils import check_signature
 from bot.channels.handoff_flow import handle_message, relay
 from bot.security.rate_limit import RateLimited
 from bot.channels.wechat_xml import XmlError, parse_wechat_xml, xml_text
+from bot.shared_state import FirstTime, Forget, Get, Put, SharedState, shared_state
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +50,11 @@ WELCOME = "感谢关注！"
 NOT_TEXT = "抱歉，我暂时只能看懂文字消息。请用文字简单描述您遇到的问题，我马上为您解答。"
 BUSY = "抱歉，系统有点忙，请稍后再发一次。"
 _DIGITS = str.maketrans("０１２３４５６７８９", "0123456789")
+SEEN_SECONDS = 600.0
+"""How long a MsgId is remembered: WeChat retries within 15 s (three times, 5 s apart)."""
+BUTTONS_SECONDS = 48 * 3600.0
+"""How long offered buttons are remembered: the customer-service window (48 h)."""
+_UNREAD: Any = object()
 
 
 def numbered(buttons: List[Dict[str, Any]]) -> str:
@@ -69,37 +78,45 @@ def render_batch(messages: List[Message]) -> Tuple[List[str], Optional[List[Dict
     return texts, (messages[last]["buttons"] if last is not None else None)
 
 
-class LruDict(OrderedDict):
-    """A bounded dict (oldest entries dropped): memory stays flat however many users write."""
-
-    def __init__(self, size: int) -> None:
-        super().__init__()
-        self.size = size
-
-    def put(self, key: Any, value: Any) -> None:
-        self[key] = value
-        self.move_to_end(key)
-        while len(self) > self.size:
-            self.popitem(last=False)
-
-
 class ButtonMemory:
-    """The last buttons offered to each user, so a reply "1" can become that button's payload."""
+    """The last buttons offered to each user, so a reply "1" can become that button's payload.
 
-    def __init__(self, size: int = 10000) -> None:
-        self._last = LruDict(size)
+    Kept in the shared state (`state`; default: the process's, bot/shared_state), so the number
+    means the same whichever worker or instance the reply reaches. `scope` keeps two 公众号 apart."""
 
-    def remember(self, openid: str, buttons: Optional[List[Dict[str, Any]]]) -> None:
+    def __init__(self, state: Optional[SharedState] = None, scope: str = "") -> None:
+        self._state, self.scope = state, scope
+
+    @property
+    def state(self) -> SharedState:
+        return self._state if self._state is not None else shared_state()
+
+    def read(self, openid: str) -> Get:
+        """The operation that reads what was offered (to send with others in one round trip)."""
+        return Get(f"wechat:{self.scope}:buttons:{openid}")
+
+    def remember(self, openid: str, buttons: Optional[List[Dict[str, Any]]], had: bool = True) -> None:
+        """`had` False: nothing was offered before (known from `read`), so nothing to forget."""
+        key = self.read(openid).key
         if buttons:
-            self._last.put(openid, [b.get("payload") or b.get("title", "") for b in buttons])
-        else:
-            self._last.pop(openid, None)
+            payloads = [b.get("payload") or b.get("title", "") for b in buttons]
+            self.state.run(Put(key, json.dumps(payloads, ensure_ascii=False), BUTTONS_SECONDS))
+        elif had:
+            self.state.run(Forget(key))
 
-    def resolve(self, openid: str, text: str) -> Optional[str]:
+    def resolve(self, openid: str, text: str, stored: Any = _UNREAD) -> Optional[str]:
+        """The payload a numbered answer picks; `stored`: the result of `read`, if already read."""
         choice = text.strip().translate(_DIGITS).rstrip(".、")
-        payloads = self._last.get(openid) or []
-        if choice.isdigit() and 1 <= int(choice) <= len(payloads):
-            return payloads[int(choice) - 1]
+        if not (choice.isdecimal() and len(choice) <= 3):  # int() refuses some isdigit() ("²")
+            return None
+        if stored is _UNREAD:
+            stored = self.state.run(self.read(openid))[0]
+        try:
+            payloads = json.loads(stored) if stored else []
+        except ValueError:
+            payloads = []
+        if isinstance(payloads, list) and 1 <= int(choice) <= len(payloads):
+            return str(payloads[int(choice) - 1])
         return None
 
 
@@ -202,8 +219,7 @@ class WeChatInput(InputChannel):
         self.app_id, self.token, self.reply_timeout = app_id, token, reply_timeout
         self.crypto = WeChatCrypto(token, encoding_aes_key, app_id) if encoding_aes_key else None
         self.api = WeChatApi(app_id, app_secret, api_base_url)
-        self.memory = ButtonMemory()
-        self.seen = LruDict(4096)  # MsgId (or sender+time for events) → already taken
+        self.memory = ButtonMemory(scope=f"{self.name()}:{app_id}")
         self._background: Set[asyncio.Task] = set()
 
     def get_output_channel(self) -> OutputChannel:
@@ -247,8 +263,9 @@ class WeChatInput(InputChannel):
 
     # -- work -----------------------------------------------------------------------------------
     async def _answer(self, request: Request, msg: Any, fields: Dict[str, str],
-                      on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> List[Message]:
-        """What to say to this message (Rasa and the hand-off relay for text)."""
+                      on_new_message: Callable[[UserMessage], Awaitable[Any]], offered: Any = _UNREAD) -> List[Message]:
+        """What to say to this message (Rasa and the hand-off relay for text). `offered`: the
+        buttons this user was offered (`ButtonMemory.read`), when already read."""
         kind = fields.get("MsgType", "")
         if kind == "event":
             return [{"text": WELCOME + relay().faq.message("greet")}] if fields.get("Event", "").lower() == "subscribe" else []
@@ -256,7 +273,7 @@ class WeChatInput(InputChannel):
         if not text or not text.strip():
             return [{"text": NOT_TEXT}]
         openid = fields["FromUserName"]
-        payload = self.memory.resolve(openid, text)
+        payload = self.memory.resolve(openid, text, offered)
         # A typed "/intent{...}" would force any intent: only offered buttons may send payloads.
         text = payload if payload is not None else re.sub(r"^\s*/+", "", text)
         collector = CollectingOutputChannel()
@@ -283,9 +300,9 @@ class WeChatInput(InputChannel):
         task.add_done_callback(self._background.discard)
 
     async def _respond(self, request: Request, msg: Any, fields: Dict[str, str],
-                       on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> HTTPResponse:
+                       on_new_message: Callable[[UserMessage], Awaitable[Any]], offered: Any = _UNREAD) -> HTTPResponse:
         openid = fields.get("FromUserName", "")
-        task = asyncio.ensure_future(self._guarded(self._answer(request, msg, fields, on_new_message), openid))
+        task = asyncio.ensure_future(self._guarded(self._answer(request, msg, fields, on_new_message, offered), openid))
         try:
             messages = await asyncio.wait_for(asyncio.shield(task), self.reply_timeout)
         except asyncio.TimeoutError:
@@ -298,7 +315,7 @@ class WeChatInput(InputChannel):
         if len(passive.encode("utf-8")) > PASSIVE_MAX_BYTES:
             self._spawn(self.get_output_channel().send_batch(openid, messages))  # type: ignore[attr-defined]
             return response.text("success")
-        self.memory.remember(openid, buttons)
+        self.memory.remember(openid, buttons, had=offered is _UNREAD or offered is not None)
         return self._reply_xml(request, msg, passive)
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
@@ -330,9 +347,11 @@ class WeChatInput(InputChannel):
                 logger.warning("WeChat: bad request body (%s)", exc)
                 return response.text("bad request", status=400)
             key = fields.get("MsgId") or f"{fields['FromUserName']}|{fields.get('CreateTime')}|{fields.get('Event')}"
-            if key in self.seen:  # WeChat's retry: the first delivery answers (or is answering)
+            openid = fields["FromUserName"]
+            first, offered = self.memory.state.run(FirstTime(f"wechat:{self.memory.scope}:seen:{key}", SEEN_SECONDS),
+                                                   self.memory.read(openid))
+            if not first:  # WeChat's retry: the first delivery answers (or is answering), on any process
                 return response.text("success")
-            self.seen.put(key, True)
-            return await self._respond(request, msg, fields, on_new_message)
+            return await self._respond(request, msg, fields, on_new_message, offered)
 
         return webhook

@@ -113,7 +113,7 @@ def create_app(name: str = "wallet_console") -> Sanic:
     rasa = RasaClient(settings.rasa_url)
     app = Sanic(name)
     app.config.REQUEST_MAX_SIZE = 64 * 1024
-    throttle = LoginThrottle()
+    throttle = LoginThrottle(shared=True)
     app.config.KEEP_ALIVE_TIMEOUT = 30
     agents.warm_up()  # the dummy hash for unknown names, before the first sign-in
 

@@ -1,9 +1,11 @@
 """Start the scale-out setup on this machine: N Rasa servers behind nginx.
 
 Every instance loads the same model, stores conversations in PostgreSQL (our cached SQL tracker
-store, which re-checks the newest event id each turn, so instances see each other's writes)
-and takes each conversation's lock in Redis. Custom actions run in-process in each instance
-(`bot/serving`), so no separate action server is needed; tickets live in the same PostgreSQL.
+store, which re-checks the newest event id each turn, so instances see each other's writes),
+takes each conversation's lock in Redis and keeps its shared state there (bot/shared_state:
+dedupe, offered buttons, rate limits, the masker's digit memory; under a key prefix of its own,
+removed when the cluster stops). Custom actions run in-process in each instance (`bot/serving`),
+so no separate action server is needed; tickets live in the same PostgreSQL.
 
 `make scale` (python -m bot scale) runs it in the foreground; tests and `make bench`
 use `running_cluster`.
@@ -138,10 +140,13 @@ def running_cluster(
     host: str = "127.0.0.1",
     model: Path = ROOT / "models" / "wallet.tar.gz",
     settings: Optional[Path] = None,
+    credentials: Path = ROOT / "credentials.yml",
+    extra_env: Optional[Dict[str, str]] = None,
 ) -> Iterator[Cluster]:
     """nginx on `port` in front of `instances` Rasa servers; everything stops on exit.
 
     `schema`: a PostgreSQL schema for the tracker and ticket tables (tests use a fresh one).
+    `credentials`, `extra_env`: the channels the instances run and their variables (tests).
     """
     workdir.mkdir(parents=True, exist_ok=True)
     for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
@@ -152,9 +157,12 @@ def running_cluster(
     db_url = pg_url + (f"?options=-csearch_path%3D{schema}" if schema else "")
     env = {**os.environ, "WALLET_DB_URL": db_url, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore",
            "WALLET_SOCKETIO_REDIS": redis_url,
+           # the instances' shared state (bot/shared_state), under this cluster's own key prefix
+           "WALLET_REDIS_URL": redis_url, "WALLET_REDIS_PREFIX": f"{prefix}:",
            "SQLALCHEMY_SILENCE_UBER_WARNING": "1", **_schema_env(pg_url, schema)}
     if settings:
         env["WALLET_SETTINGS"] = str(settings)
+    env.update(extra_env or {})
     port = port or free_port()
     cluster = Cluster(url=f"http://{host}:{port}", workdir=workdir, db_url=db_url, env=env)
     nginx_proc = None
@@ -167,7 +175,7 @@ def running_cluster(
             log = workdir / f"rasa{i + 1}.log"
             proc = subprocess.Popen(
                 [str(BIN / "python"), "-m", "bot", "rasa", "run", "-m", str(model), "--enable-api", "-i", "127.0.0.1",
-                 "--port", str(rasa_port), "--credentials", str(ROOT / "credentials.yml"),
+                 "--port", str(rasa_port), "--credentials", str(credentials),
                  "--endpoints", str(endpoints), *rasa_auth_args()],
                 cwd=ROOT, env={**env, "WALLET_RASA_URL": f"http://127.0.0.1:{rasa_port}"},
                 stdout=open(log, "w"), stderr=subprocess.STDOUT,
@@ -194,6 +202,20 @@ def running_cluster(
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 proc.kill()
+        _drop_keys(redis_url, prefix)
+
+
+def _drop_keys(redis_url: str, prefix: str) -> None:
+    """The cluster's keys in Redis (locks, shared state): they would expire, but go at once."""
+    import redis
+
+    try:
+        client = redis.Redis.from_url(redis_url, socket_timeout=5)
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    except redis.RedisError:
+        pass
 
 
 def main(argv=None) -> int:

@@ -14,20 +14,31 @@ logs have it as it was masked then): it is masked only when its own words said w
 ("卡号 6222 0212 3456" is masked as a card fragment by the masker itself); a bare "6222 0212
 3456" followed by the rest stays in the earlier message. docs/trust.md says so.
 
-`RecentDigits` is the storage interface: the in-process `InMemoryRecentDigits` here; a shared
-store (Redis, for several processes) needs only get/put/forget with the same TTL. What it holds
-are fragments of secrets: keep the TTL short and never persist them.
+`RecentDigits` is the storage interface: the in-process `InMemoryRecentDigits` here, and
+`SharedRecentDigits` on the shared state (bot/shared_state: Redis when WALLET_REDIS_URL is set, so
+the next message may reach any worker or instance). What it holds are fragments of secrets: the
+TTL is short, and in Redis the value is sealed (AES-GCM, a key derived from the installation's
+secret) and the key is a hash of the conversation id, so a Redis snapshot or `MONITOR` shows
+neither digits nor whose they were.
 """
 from __future__ import annotations
 
+import base64
+import hashlib
+import json
+import os
 import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Protocol, Tuple
+from typing import Any, Callable, List, Optional, Protocol, Tuple
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from bot.privacy import masker
 from bot.privacy.masker import Finding, Masked
+from bot.shared_state import Forget, Get, Put, SharedState
 
 TTL_SECONDS = 120.0
 """A number is typed on in the next message within seconds; two minutes is generous."""
@@ -90,7 +101,56 @@ class InMemoryRecentDigits:
         return len(self._items)
 
 
+class SharedRecentDigits:
+    """RecentDigits on a shared state (every process sees the same memory).
+
+    `seal_key` (32 bytes): seal the digits (AES-GCM) before they leave the process; None keeps
+    them as they are (a state in this process's memory). `read` and `tail` let a caller fetch the
+    memory together with other state in one round trip (bot/channels/handoff_flow.py)."""
+
+    def __init__(self, state: SharedState, seal_key: Optional[bytes] = None, ttl_seconds: float = TTL_SECONDS) -> None:
+        self.state, self.ttl = state, ttl_seconds
+        self._aead = AESGCM(seal_key) if seal_key is not None else None
+
+    def key(self, conversation: str) -> str:
+        return "carry:" + hashlib.sha256(conversation.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+    def read(self, conversation: str) -> Get:
+        return Get(self.key(conversation))
+
+    def tail(self, stored: Optional[str]) -> Optional[Tail]:
+        """The Tail a `read` returned (None for nothing, or for anything that does not open)."""
+        if not stored:
+            return None
+        try:
+            raw = stored.encode("ascii")
+            if self._aead is not None:
+                sealed = base64.b64decode(raw, validate=True)
+                raw = self._aead.decrypt(sealed[:12], sealed[12:], b"carryover")
+            data = json.loads(raw)
+            return Tail(str(data["d"]), str(data.get("h", "")))
+        except (ValueError, KeyError, TypeError, InvalidTag):
+            return None
+
+    def _value(self, tail: Tail) -> str:
+        raw = json.dumps({"d": tail.digits, "h": tail.hint}).encode("ascii")
+        if self._aead is None:
+            return raw.decode("ascii")
+        nonce = os.urandom(12)
+        return base64.b64encode(nonce + self._aead.encrypt(nonce, raw, b"carryover")).decode("ascii")
+
+    def get(self, conversation: str) -> Optional[Tail]:
+        return self.tail(self.state.run(self.read(conversation))[0])
+
+    def put(self, conversation: str, tail: Tail) -> None:
+        self.state.run(Put(self.key(conversation), self._value(tail), self.ttl))
+
+    def forget(self, conversation: str) -> None:
+        self.state.run(Forget(self.key(conversation)))
+
+
 _SHARED = InMemoryRecentDigits()
+_UNREAD: Any = object()
 
 
 def shared_recent_digits() -> RecentDigits:
@@ -98,19 +158,25 @@ def shared_recent_digits() -> RecentDigits:
     return _SHARED
 
 
-def mask_in_conversation(text: str, conversation: str, memory: Optional[RecentDigits] = None) -> Masked:
+def mask_in_conversation(text: str, conversation: str, memory: Optional[RecentDigits] = None,
+                         previous: Any = _UNREAD) -> Masked:
     """mask(text), and the start of the message masked when it completes a number begun at the
-    end of the conversation's previous message."""
+    end of the conversation's previous message.
+
+    `previous`: what `memory` holds for the conversation, when the caller has read it already
+    (with other state, in one round trip); then memory is written only when it changes."""
     memory = _SHARED if memory is None else memory
     if not isinstance(text, str):
         return masker.mask(text)
     scan = masker.scan(text)
     if not masker.has_digits(scan.norm):  # most messages: nothing to continue, nothing to keep
-        if conversation:
+        if conversation and (previous is _UNREAD or previous is not None):
             memory.forget(conversation)
         return masker.build(scan.source, scan.findings)
     findings: List[Finding] = list(scan.findings)
-    previous = memory.get(conversation) if conversation else None
+    if previous is _UNREAD:
+        previous = memory.get(conversation) if conversation else None
+    held = previous
     edges = masker.with_numeral_edges(scan.norm)  # 四九八 at the start is digits here
     completed = False
     if previous is not None:
@@ -120,10 +186,10 @@ def mask_in_conversation(text: str, conversation: str, memory: Optional[RecentDi
             completed = True
     tail = None if completed else _tail_of(edges, previous)
     if conversation:
-        if tail is None:
-            memory.forget(conversation)
-        else:
+        if tail is not None:
             memory.put(conversation, tail)
+        elif held is not None:
+            memory.forget(conversation)
     return masker.build(scan.source, findings)
 
 

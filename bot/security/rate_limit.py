@@ -6,21 +6,22 @@ conversation would otherwise start with a fresh per-conversation budget. New han
 per client address and for everyone together per minute, so nobody can flood the agents' queue
 (the channel says who is calling with `calling_from`; the hand-off action asks `check_new_ticket`).
 
-In memory, per process: with several Rasa processes each enforces its own share (documented in
-the README); a user's messages mostly reach one process (sticky socket.io, one bot webhook).
+The buckets are in the shared state (bot/shared_state): Redis when WALLET_REDIS_URL is set, so
+every worker and instance spends from the same bucket (one atomic script per check), else this
+process's memory. While Redis is away each process keeps limiting on its own.
 """
 from __future__ import annotations
 
-import threading
 import time
-from collections import OrderedDict
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable, Iterator, Optional, Tuple
+from typing import Any, Callable, Iterator, List, Optional, Sequence, Tuple
 
 from bot.security.clients import client_address, security_settings
+from bot.shared_state import MemoryState, Op, SharedState, TakeToken, shared_state
+from bot.shared_state.memory import MAX_KEYS
 
 
 class RateLimited(Exception):
@@ -33,35 +34,33 @@ class RateLimited(Exception):
 
 
 class RateLimiter:
-    """`allow(key)` spends one token of the key's bucket (refilled at `per_minute`)."""
+    """`allow(key)` spends one token of the key's bucket (refilled at `per_minute`).
 
-    def __init__(self, per_minute: float, burst: int, max_keys: int = 100_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    `shared`: the buckets live in the process's shared state (bot/shared_state, the limits below);
+    otherwise the limiter keeps them to itself, in memory, with `clock` and `max_keys` (tests,
+    tools). `name` keeps the buckets of different limits apart in one state."""
+
+    def __init__(self, per_minute: float, burst: int, max_keys: int = MAX_KEYS,
+                 clock: Callable[[], float] = time.monotonic, name: str = "limit", shared: bool = False) -> None:
         self.rate = per_minute / 60.0
         self.burst = max(1, int(burst))
-        self.max_keys = max_keys
-        self.clock = clock
-        self._buckets: "OrderedDict[str, Tuple[float, float]]" = OrderedDict()
-        self._lock = threading.Lock()
+        self.name = name
+        self._own: Optional[SharedState] = None if shared else MemoryState(max_keys=max_keys, clock=clock)
+
+    @property
+    def state(self) -> SharedState:
+        return self._own if self._own is not None else shared_state()
+
+    def op(self, key: str) -> TakeToken:
+        """The operation that spends a token of `key` (to send with others in one round trip)."""
+        return TakeToken(f"rate:{self.name}:{key}", self.rate, self.burst)
 
     def allow(self, key: str) -> bool:
         return self.wait_time(key) == 0.0
 
     def wait_time(self, key: str) -> float:
         """0 when the message may pass (and a token is spent), else seconds until it may."""
-        now = self.clock()
-        with self._lock:
-            tokens, last = self._buckets.pop(key, (float(self.burst), now))
-            tokens = min(float(self.burst), tokens + (now - last) * self.rate)
-            wait = 0.0
-            if tokens >= 1.0:
-                tokens -= 1.0
-            else:
-                wait = (1.0 - tokens) / self.rate if self.rate > 0 else 60.0
-            self._buckets[key] = (tokens, now)
-            while len(self._buckets) > self.max_keys:
-                self._buckets.popitem(last=False)
-            return wait
+        return self.state.run(self.op(key))[0]
 
 
 @dataclass(frozen=True)
@@ -109,13 +108,13 @@ def rate_limit_settings() -> RateLimitSettings:
 @lru_cache(maxsize=1)
 def sender_limiter() -> RateLimiter:
     s = rate_limit_settings()
-    return RateLimiter(s.sender_per_minute, s.sender_burst)
+    return RateLimiter(s.sender_per_minute, s.sender_burst, name="sender", shared=True)
 
 
 @lru_cache(maxsize=1)
 def client_limiter() -> RateLimiter:
     s = rate_limit_settings()
-    return RateLimiter(s.client_per_minute, s.client_burst)
+    return RateLimiter(s.client_per_minute, s.client_burst, name="client", shared=True)
 
 
 def check_client(peer: Optional[str], forwarded_for: Optional[str], text: str) -> None:
@@ -131,31 +130,39 @@ def check_client(peer: Optional[str], forwarded_for: Optional[str], text: str) -
         raise RateLimited(text, wait)
 
 
-def check_sender(sender: str, text: str) -> None:
-    """Raise RateLimited when this conversation sent too much."""
-    if not rate_limit_settings().enabled:
-        return
-    wait = sender_limiter().wait_time(sender)
+def check_sender(sender: str, text: str, also: Sequence[Op] = ()) -> List[Any]:
+    """Raise RateLimited when this conversation sent too much.
+
+    `also`: more operations on the shared state that this message needs (the masker's memory of
+    the previous message's digits), sent in the same round trip as the check; their results are
+    returned in order (also when the limit is off)."""
+    limiter = sender_limiter() if rate_limit_settings().enabled else None
+    if limiter is None or (also and limiter.state is not shared_state()):
+        wait = limiter.wait_time(sender) if limiter is not None else 0.0
+        results = shared_state().run(*also) if also else []
+    else:
+        wait, *results = limiter.state.run(limiter.op(sender), *also)
     if wait:
         raise RateLimited(text, wait)
+    return results
 
 
 @lru_cache(maxsize=1)
 def session_limiter() -> RateLimiter:
     s = rate_limit_settings()
-    return RateLimiter(s.sessions_per_minute, s.sessions_burst)
+    return RateLimiter(s.sessions_per_minute, s.sessions_burst, name="sessions", shared=True)
 
 
 @lru_cache(maxsize=1)
 def ticket_client_limiter() -> RateLimiter:
     s = rate_limit_settings()
-    return RateLimiter(s.tickets_client_per_minute, s.tickets_client_burst)
+    return RateLimiter(s.tickets_client_per_minute, s.tickets_client_burst, name="tickets_client", shared=True)
 
 
 @lru_cache(maxsize=1)
 def ticket_overall_limiter() -> RateLimiter:
     s = rate_limit_settings()
-    return RateLimiter(s.tickets_all_per_minute, s.tickets_all_burst)
+    return RateLimiter(s.tickets_all_per_minute, s.tickets_all_burst, name="tickets_all", shared=True)
 
 
 def check_new_session(address: Optional[str], text: str) -> None:

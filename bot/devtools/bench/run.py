@@ -2,7 +2,7 @@
 
 Measured, in this order, with the same simulated users (bot/devtools/bench/load.py):
   ours      the embedded default `make run` starts: one Rasa process, SQLite, in-memory lock;
-  ours-2w   the same with SANIC_WORKERS=2, the Redis lock store and no keep-alive (as `WORKERS=2 make run`);
+  ours-2w   the same with SANIC_WORKERS=2, the Redis lock store and shared state, no keep-alive (as `WORKERS=2 make run`);
   stock     `rasa init` in a temp folder with our .venv (its default config, REST channel);
   scale-N   the scale-out setup (nginx, N Rasa servers, PostgreSQL, Redis) at the top level.
 Each bot gets the same 5 s warm-up first (not recorded). Writes reports/bench.json and reports/bench_latency.png, prints the table, the ratio lines
@@ -74,8 +74,11 @@ def bench_ours(levels: List[int], seconds: float, workers: int = 1) -> List[Dict
 
     extra_env, extra_endpoints, bot = {}, "", "ours"
     if workers > 1:
-        extra_env = {"SANIC_WORKERS": str(workers), **WORKERS_ENV}
-        extra_endpoints = redis_lock_store_yaml(DEFAULT_REDIS, f"bench{uuid.uuid4().hex[:6]}")
+        prefix = f"bench{uuid.uuid4().hex[:6]}"
+        # as scripts/run.sh: the lock store and the shared state (bot/shared_state) in Redis
+        extra_env = {"SANIC_WORKERS": str(workers), **WORKERS_ENV, "WALLET_REDIS_URL": DEFAULT_REDIS,
+                     "WALLET_REDIS_PREFIX": f"{prefix}:"}
+        extra_endpoints = redis_lock_store_yaml(DEFAULT_REDIS, prefix)
         bot = f"ours-{workers}w"
     started = time.time()
     with tempfile.TemporaryDirectory() as tmp, running_assistant(
