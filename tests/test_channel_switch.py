@@ -175,3 +175,14 @@ def test_a_channel_set_in_part_stops_the_start_with_the_missing_names(tmp_path):
     for name in ("TELEGRAM_BOT_USERNAME", "TELEGRAM_WEBHOOK_URL", "TELEGRAM_SECRET_TOKEN"):
         assert name in done.stderr, done.stderr[-2000:]
     assert TELEGRAM_ENV["TELEGRAM_TOKEN"] not in done.stderr + done.stdout
+
+
+def test_without_a_credentials_file_rasa_keeps_its_own_fallback(tmp_path, monkeypatch):
+    """No credentials.yml: `bot rasa run` leaves Rasa its REST fallback; `bot rasa shell` still
+    gets our REST channel and the terminal."""
+    monkeypatch.setattr(rasa_cli, "rendered_dir", lambda: tmp_path / "run")
+    monkeypatch.chdir(tmp_path)
+    assert "--credentials" not in rasa_cli.rasa_argv(["run"])
+    args = rasa_cli.rasa_argv(["shell"])
+    rendered = yaml.safe_load(Path(args[args.index("--credentials") + 1]).read_text(encoding="utf-8"))
+    assert list(rendered) == [rasa_cli.REST_CHANNEL, rasa_cli.TERMINAL_CHANNEL]

@@ -167,3 +167,28 @@ def test_make_shell_runs_the_whole_hand_off_flow_quietly(tmp_path):
         os.close(term.primary)
         (tmp_path / "shell.txt").write_text(term.text, encoding="utf-8")
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.mark.parametrize("key", ["\x03", "\x04"], ids=["ctrl-c", "ctrl-d"])
+def test_ctrl_c_and_ctrl_d_end_the_shell_and_everything_it_started(key):
+    """As in `rasa shell`: Ctrl-C or Ctrl-D at the prompt ends the chat, the server, and (the
+    launcher's trap) the action server and the console beside it."""
+    needs("server")
+    require_model()
+    ports = {name: str(free_port()) for name in ("RASA_PORT", "ACTION_PORT", "CONSOLE_PORT")}
+    base = Path(tempfile.mkdtemp(prefix="wallet-shell-", dir="/tmp"))
+    project = project_copy(base)
+    term = Terminal(["bash", "scripts/run.sh", "shell"], project, launcher_env(project, **ports, TERM="xterm"))
+    try:
+        term.wait_for("Your input ->", 0, 300)
+        term.type(key)
+        end = time.time() + 90
+        while term.proc.poll() is None and time.time() < end:
+            term.pump(0.5)
+        assert term.proc.returncode == 0, term.text[-2000:]
+        assert group_gone(term.proc.pid, 30), "the action server or the console outlived the shell"
+        assert "Traceback" not in term.text and "warning" not in term.text.lower()
+    finally:
+        stop_group(term.proc, how=signal.SIGTERM)
+        os.close(term.primary)
+        shutil.rmtree(base, ignore_errors=True)

@@ -68,6 +68,8 @@ def render_credentials(source: Optional[Path], dest: Path, environ: Mapping[str,
                        extra: Optional[Dict[str, Any]] = None) -> Optional[Path]:
     """The channels of `source` (None: no credentials file) that are switched on, plus `extra`,
     written to `dest`; None when that is `source` unchanged. Raises ChannelConfigError."""
+    if source is None and not extra:
+        return None  # Rasa's own fallback (its REST channel) stays
     config = _load(source) if source is not None else {}
     if config is None and source is not None and source.exists():
         return None  # unreadable or broken YAML: Rasa's own error is clearer
