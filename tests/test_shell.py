@@ -4,8 +4,9 @@ operator starts it, driven through a pseudo-terminal like a person at the keyboa
 A question is answered; 转人工 opens a ticket and says the place in the queue; an agent's reply
 from the console shows up in the terminal by itself (polled); 取消转人工 gives the conversation
 back to the assistant; a second hand-off closed by the agent asks for the rating, and "5" is
-thanked. The tickets are in var/shell.db, never in var/wallet.db; nothing says "warning"; /stop
-ends the shell, its action server and its console. (pexpect is not in the venv: `pty` directly;
+thanked. The tickets are in var/shell.db, never in var/wallet.db; nothing says "warning"; /stop,
+Ctrl-C and Ctrl-D end the shell, its action server and its console; a channel switched on by its
+variables (Telegram) runs beside the terminal. (pexpect is not in the venv: `pty` directly;
 the test answers the terminal's cursor-position requests as a real terminal does.)
 """
 from __future__ import annotations
@@ -22,10 +23,12 @@ import time
 from pathlib import Path
 
 import pytest
+import requests
 
 from bot.devtools.cluster import free_port
 from bot.handoff.store import TicketStore
 from tests.conftest import needs, require_model
+from tests.fake_telegram import FakeTelegram
 from tests.servers import ConsoleAgent, always_open_settings, launcher_env, project_copy, stop_group
 
 pytestmark = [pytest.mark.server, pytest.mark.model]
@@ -172,15 +175,23 @@ def test_make_shell_runs_the_whole_hand_off_flow_quietly(tmp_path):
 @pytest.mark.parametrize("key", ["\x03", "\x04"], ids=["ctrl-c", "ctrl-d"])
 def test_ctrl_c_and_ctrl_d_end_the_shell_and_everything_it_started(key):
     """As in `rasa shell`: Ctrl-C or Ctrl-D at the prompt ends the chat, the server, and (the
-    launcher's trap) the action server and the console beside it."""
+    launcher's trap) the action server and the console beside it. Telegram, switched on by its
+    variables (a local fake Bot API), runs beside the terminal meanwhile."""
     needs("server")
     require_model()
     ports = {name: str(free_port()) for name in ("RASA_PORT", "ACTION_PORT", "CONSOLE_PORT")}
     base = Path(tempfile.mkdtemp(prefix="wallet-shell-", dir="/tmp"))
     project = project_copy(base)
-    term = Terminal(["bash", "scripts/run.sh", "shell"], project, launcher_env(project, **ports, TERM="xterm"))
+    fake = FakeTelegram("123456789:AAFakeTokenForTests_abcdefghijklmno").start()
+    telegram = {"TELEGRAM_TOKEN": fake.token, "TELEGRAM_BOT_USERNAME": fake.username,
+                "TELEGRAM_WEBHOOK_URL": "https://bot.example.com/webhooks/telegram/webhook",
+                "TELEGRAM_SECRET_TOKEN": "s3cret-Telegram_token", "TELEGRAM_API_BASE_URL": fake.url}
+    term = Terminal(["bash", "scripts/run.sh", "shell"], project,
+                    launcher_env(project, **ports, **telegram, TERM="xterm"))
     try:
         term.wait_for("Your input ->", 0, 300)
+        assert requests.get(f"http://127.0.0.1:{ports['RASA_PORT']}/webhooks/telegram/", timeout=10).status_code == 200
+        fake.wait_for(lambda: fake.calls_to("setWebhook"))
         term.type(key)
         end = time.time() + 90
         while term.proc.poll() is None and time.time() < end:
@@ -191,4 +202,5 @@ def test_ctrl_c_and_ctrl_d_end_the_shell_and_everything_it_started(key):
     finally:
         stop_group(term.proc, how=signal.SIGTERM)
         os.close(term.primary)
+        fake.stop()
         shutil.rmtree(base, ignore_errors=True)
