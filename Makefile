@@ -24,10 +24,10 @@ model: setup
 train: setup ## train the model (always)
 	@FORCE=1 scripts/train_if_changed.sh
 
-run: model ## set up, train if data changed, start Rasa (REST + HTTP API on :5005, actions in-process) and the agent console (:5006)
+run: model ## set up, train if data changed, start Rasa (REST + HTTP API on :5005, actions in-process) and the agent console (:5006); ports: RASA_PORT, CONSOLE_PORT
 	@scripts/run.sh
 
-shell: model ## chat in the terminal (rasa shell, Chinese, with buttons)
+shell: model ## chat in the terminal: rasa shell through the hand-off flow (console on :5006, tickets in var/shell.db)
 	@scripts/run.sh shell
 
 scale: model ## scale-out locally: nginx on :8080 before 2 Rasa servers, PostgreSQL + Redis (SCALE_INSTANCES=N)

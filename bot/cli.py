@@ -1,7 +1,8 @@
 """`bot`: the one command line of the project, for support staff, operators and developers.
 
 Staff and operators: `bot faq …`, `bot status …`, `bot agents …`, `bot console`, `bot report`,
-`bot eval`. Running Rasa: `bot rasa run …` (= `rasa run …` with our patches installed),
+`bot eval`. Running Rasa: `bot rasa run …` (= `rasa run …` with our patches installed, the
+channels credentials.yml switches on), `bot rasa shell …` (the terminal chat, through the hand-off flow),
 `bot actions` (the action server, answering only our Rasa).
 Developers: `bot simulate`, `bot bench`, `bot scale`, `bot token`, `bot privacy-report`.
 `python -m bot …` is the same command.
@@ -15,8 +16,8 @@ from typing import List, Optional
 
 # Commands that hand their arguments to a module's own `main(argv)` (each parses its own).
 DELEGATED = {
-    "rasa": ("bot.serving.rasa_cli", "Rasa's own command line with our patches (bot rasa run|shell …)"),
-    "console": ("bot.console.app", "start the agent console (http://127.0.0.1:5006)"),
+    "rasa": ("bot.serving.rasa_cli", "Rasa's own command line with our patches (bot rasa run|shell …; shell: our terminal channel)"),
+    "console": ("bot.console.app", "start the agent console (port CONSOLE_PORT, default 5006)"),
     "actions": ("bot.serving.action_server", "the action server for rasa shell / WALLET_ACTIONS=server (token required)"),
     "report": ("bot.insights.report", "the support lead's dashboard as HTML (reports/dashboard/)"),
     "simulate": ("bot.devtools.simulation.simulate", "a simulated day of traffic into a tracker store"),

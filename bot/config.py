@@ -45,7 +45,13 @@ ENVIRONMENT: Dict[str, str] = {
     "WALLET_REDIS_PREFIX": "key prefix of the shared runtime state in Redis (default wallet:)",
     "CONSOLE_HOST": "agent console address (default 127.0.0.1)",
     "CONSOLE_PORT": "agent console port (default 5006)",
+    # The ports, one source for every file and process (scripts/run.sh reads the same variables).
+    "RASA_PORT": "Rasa server port (default 5005): `bot rasa run|shell` without --port, the console's Rasa URL",
+    "ACTION_PORT": "action server port (default 5055): `bot actions`, ${ACTION_PORT} in endpoints.yml",
 }
+DEFAULT_RASA_PORT = 5005
+DEFAULT_ACTION_PORT = 5055
+DEFAULT_CONSOLE_PORT = 5006
 
 
 def project_path(env_var: str, default: str) -> Path:
@@ -80,7 +86,7 @@ class HandoffSettings:
     database_url: str = "sqlite:///var/wallet.db"
     cancel_phrases: tuple = ("取消转人工",)
     session_ttl_seconds: int = 28800
-    rasa_url: str = "http://127.0.0.1:5005"
+    rasa_url: str = ""  # empty: http://127.0.0.1:$RASA_PORT (the Rasa server of this machine)
 
 
 @dataclass(frozen=True)
@@ -110,7 +116,9 @@ class Settings:
     process must see alike; empty = this process's memory (the embedded default)."""
     redis_prefix: str = "wallet:"
     console_host: str = "127.0.0.1"
-    console_port: int = 5006
+    console_port: int = DEFAULT_CONSOLE_PORT
+    rasa_port: int = DEFAULT_RASA_PORT
+    action_port: int = DEFAULT_ACTION_PORT
 
 
 def _absolute_sqlite(url: str) -> str:
@@ -142,20 +150,21 @@ def _env_int(name: str, default: int, minimum: int = 0) -> int:
         return default
 
 
-def _handoff(raw: dict) -> HandoffSettings:
+def _handoff(raw: dict, rasa_port: int) -> HandoffSettings:
     known = {k: v for k, v in (raw or {}).items() if k in {f.name for f in fields(HandoffSettings)}}
     if "cancel_phrases" in known:
         known["cancel_phrases"] = tuple(known["cancel_phrases"])
     base = HandoffSettings(**known)
     url = _env("WALLET_DB_URL", base.database_url)
-    return HandoffSettings(**{**base.__dict__, "database_url": _absolute_sqlite(url),
-                              "rasa_url": _env("WALLET_RASA_URL", base.rasa_url)})
+    rasa_url = _env("WALLET_RASA_URL", base.rasa_url or f"http://127.0.0.1:{rasa_port}")
+    return HandoffSettings(**{**base.__dict__, "database_url": _absolute_sqlite(url), "rasa_url": rasa_url})
 
 
 def load_settings() -> Settings:
     raw = _yaml_settings()
+    rasa_port = _env_int("RASA_PORT", DEFAULT_RASA_PORT, minimum=1)
     return Settings(
-        handoff=_handoff(raw.get("handoff") or {}),
+        handoff=_handoff(raw.get("handoff") or {}, rasa_port),
         support_hours=dict(raw.get("support_hours") or {}),
         scam=dict(raw.get("scam") or {}),
         security=dict(raw.get("security") or {}),
@@ -176,7 +185,9 @@ def load_settings() -> Settings:
         shared_redis_url=_env("WALLET_REDIS_URL"),
         redis_prefix=_env("WALLET_REDIS_PREFIX", Settings.redis_prefix),
         console_host=_env("CONSOLE_HOST", Settings.console_host),
-        console_port=_env_int("CONSOLE_PORT", Settings.console_port, minimum=1),
+        console_port=_env_int("CONSOLE_PORT", DEFAULT_CONSOLE_PORT, minimum=1),
+        rasa_port=rasa_port,
+        action_port=_env_int("ACTION_PORT", DEFAULT_ACTION_PORT, minimum=1),
     )
 
 

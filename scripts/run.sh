@@ -1,18 +1,28 @@
 #!/usr/bin/env bash
-# Start the Rasa server and the agent console (or `rasa shell` with `run.sh shell`).
+# Start the Rasa server and the agent console (`run.sh`), or the terminal chat with its own
+# ticket database, the action server and the console (`run.sh shell`).
 set -euo pipefail
 umask 077  # databases, keys, logs: owner-only (docs/trust.md)
 cd "$(dirname "$0")/.."
 mode="${1:-server}"
+# The ports, one source for every process started here (bot/config.py reads the same variables:
+# endpoints.yml's ${ACTION_PORT}, the console's Rasa URL, `bot actions`).
 port="${RASA_PORT:-5005}"
 action_port="${ACTION_PORT:-5055}"
+console_port="${CONSOLE_PORT:-5006}"
+export RASA_PORT="$port" ACTION_PORT="$action_port" CONSOLE_PORT="$console_port"
 mkdir -p var logs
 # Files of older runs (0644 under umask 022) become owner-only too; symlinks are left alone.
 chmod -R go-rwx var logs
 if [ -d models ] && [ ! -L models ]; then chmod -R go-rwx models; fi
 export SQLALCHEMY_SILENCE_UBER_WARNING=1 TF_CPP_MIN_LOG_LEVEL=2 PYTHONWARNINGS=ignore
+if [ "$mode" = shell ]; then
+  # Local testing never touches the real tickets: the shell, its action server and its console
+  # share their own database (WALLET_SHELL_DB_URL to choose another; WALLET_DB_URL is not used).
+  shell_db="${WALLET_SHELL_DB_URL:-sqlite:///var/shell.db}"
+  export WALLET_DB_URL="$shell_db" WALLET_ACTIONS=server
+fi
 
-console_port="${CONSOLE_PORT:-5006}"
 actions_pid=""
 console_pid=""
 trap 'kill $actions_pid $console_pid 2>/dev/null || true' EXIT INT TERM
@@ -26,10 +36,8 @@ if [ "$mode" = shell ] || [ "${WALLET_ACTIONS:-inprocess}" = server ]; then
   actions_pid=$!
   actions_note="action server on :$action_port, token required"
 fi
-if [ "$mode" != shell ]; then
-  WALLET_RASA_URL="http://127.0.0.1:$port" .venv/bin/python -m bot console --port "$console_port" > logs/console.log 2>&1 &
-  console_pid=$!
-fi
+WALLET_RASA_URL="http://127.0.0.1:$port" .venv/bin/python -m bot console --port "$console_port" > logs/console.log 2>&1 &
+console_pid=$!
 if [ -n "$actions_pid" ]; then
   for _ in $(seq 120); do
     curl -sf "http://127.0.0.1:$action_port/health" >/dev/null && break
@@ -39,14 +47,19 @@ if [ -n "$actions_pid" ]; then
 fi
 
 if [ "$mode" = shell ]; then
-  exec_cmd=(.venv/bin/python -m bot rasa shell -m models/wallet.tar.gz --endpoints endpoints.yml -i 127.0.0.1 --port "$port")
-  "${exec_cmd[@]}"
+  # Our terminal channel through the REST channel and the hand-off relay (bot/channels/terminal.py),
+  # with whatever other channels credentials.yml switches on; the API for the console's replies.
+  echo "==> make shell: tickets in $shell_db; agent console http://127.0.0.1:$console_port" \
+       "(an agent there: WALLET_DB_URL=$shell_db .venv/bin/bot agents add 小王)"
+  .venv/bin/python -m bot rasa shell -m models/wallet.tar.gz --endpoints endpoints.yml -i 127.0.0.1 --port "$port" \
+    --credentials credentials.yml --enable-api --wallet-jwt
   exit $?
 fi
 
 cat <<MSG
 ==> 钱包小助手 is starting on http://127.0.0.1:$port ($actions_note)
-    Talk to it:
+    Talk to it from this machine (a back end on the host names its users; from a device or
+    through a proxy, get a session token first: README.md "Channels"):
       curl -s -XPOST http://127.0.0.1:$port/webhooks/rest/webhook \\
         -H 'Content-Type: application/json' -d '{"sender":"u1","message":"退款多久到账"}'
     Rasa's HTTP API needs our JWT:  TOKEN=\$(.venv/bin/python -m bot token api-token)

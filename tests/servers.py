@@ -191,10 +191,11 @@ PROJECT_DIRS = ("bot", "actions", "data", "scripts")
 PROJECT_FILES = ("assistant.yml", "config.yml", "credentials.yml", "domain.yml", "endpoints.yml")
 
 
-def project_copy(base: Path, action_port: int) -> Path:
+def project_copy(base: Path) -> Path:
     """A checkout to launch from as an operator has one: this code, its own (empty) var/ and logs/
     left 0755 with a 0644 file by an older run under umask 022, models/ 0755 holding a link to the
-    trained model, `.venv` linked, and the action server on `action_port` in endpoints.yml.
+    trained model, `.venv` linked; Rasa, console and action server ports come from the launcher's
+    RASA_PORT, CONSOLE_PORT and ACTION_PORT (endpoints.yml's `${ACTION_PORT}` included).
     `base` and the copy are world-traversable, so only the modes of var/, logs/, models/ and their
     files keep other local accounts out."""
     root = base / "project"
@@ -202,8 +203,6 @@ def project_copy(base: Path, action_port: int) -> Path:
         shutil.copytree(ROOT / name, root / name, ignore=shutil.ignore_patterns("__pycache__"))
     for name in PROJECT_FILES:
         shutil.copy2(ROOT / name, root / name)
-    endpoints = root / "endpoints.yml"
-    endpoints.write_text(endpoints.read_text(encoding="utf-8").replace(":5055/", f":{action_port}/"), encoding="utf-8")
     (root / ".venv").symlink_to((ROOT / ".venv").resolve())
     for name, old in (("var", "notes.txt"), ("logs", "console.log"), ("models", None)):
         (root / name).mkdir()

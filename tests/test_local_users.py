@@ -143,13 +143,20 @@ def test_our_jwt_flag_becomes_rasas_option_inside_the_process(rendered):
     assert args[args.index("--jwt-method") + 1] == "HS256"
 
 
+def endpoints_of(args: list) -> str:
+    """The endpoints file Rasa is given (`--endpoints x` or `--endpoints=x`)."""
+    if "--endpoints" in args:
+        return args[args.index("--endpoints") + 1]
+    return next(a.split("=", 1)[1] for a in args if a.startswith("--endpoints="))
+
+
 def test_rasa_reads_endpoints_with_the_action_token(tmp_path, rendered):
     source = tmp_path / "endpoints.yml"
     source.write_text('action_endpoint:\n  url: "http://${ACTION_HOST}:5055/webhook"\n'
                       "tracker_store:\n  type: x.Store\n  db: var/rasa_tracker.db\n", encoding="utf-8")
     for given in (["--endpoints", str(source)], [f"--endpoints={source}"]):
         args = rasa_cli.rasa_argv(["shell", "-m", "models/wallet.tar.gz", *given])
-        dest = Path(args[args.index("--endpoints") + 1] if "--endpoints" in args else args[-1].split("=", 1)[1])
+        dest = Path(endpoints_of(args))
         assert dest.parent == rendered and dest.name == f"endpoints.{os.getpid()}.yml"
         assert mode(dest) == 0o600 and mode(rendered) == 0o700
         config = yaml.safe_load(dest.read_text(encoding="utf-8"))
@@ -164,8 +171,8 @@ def test_endpoints_without_an_action_server_or_with_a_token_are_used_as_they_are
     plain.write_text("tracker_store:\n  type: x.Store\n", encoding="utf-8")
     own = tmp_path / "own.yml"
     own.write_text('action_endpoint:\n  url: "http://a:1/webhook"\n  token: "${MY_TOKEN}"\n', encoding="utf-8")
-    for source in (plain, own):
-        assert rasa_cli.rasa_argv(["run", "--endpoints", str(source)]) == ["run", "--endpoints", str(source)]
+    for source in (plain, own):  # (the channels of credentials.yml are rendered all the same)
+        assert endpoints_of(rasa_cli.rasa_argv(["run", "--endpoints", str(source)])) == str(source)
     assert rasa_cli.rasa_argv(["train", "--endpoints", str(plain)]) == ["train", "--endpoints", str(plain)]
 
 
@@ -173,13 +180,14 @@ def test_stale_rendered_files_are_removed(tmp_path, rendered):
     rendered.mkdir()
     dead = subprocess.Popen(["true"])
     dead.wait()
-    (rendered / f"endpoints.{dead.pid}.yml").write_text("x")
-    (rendered / f"endpoints.{os.getppid()}.yml").write_text("x")  # a live process keeps its file
+    for kind in ("endpoints", "credentials"):
+        (rendered / f"{kind}.{dead.pid}.yml").write_text("x")
+        (rendered / f"{kind}.{os.getppid()}.yml").write_text("x")  # a live process keeps its file
     source = tmp_path / "endpoints.yml"
     source.write_text('action_endpoint:\n  url: "http://127.0.0.1:5055/webhook"\n', encoding="utf-8")
     rasa_cli.rasa_argv(["run", "--endpoints", str(source)])
     assert sorted(p.name for p in rendered.iterdir()) == sorted(
-        {f"endpoints.{os.getppid()}.yml", f"endpoints.{os.getpid()}.yml"})
+        f"{kind}.{pid}.yml" for kind in ("endpoints", "credentials") for pid in (os.getppid(), os.getpid()))
 
 
 def test_rasas_unauthenticated_action_server_is_refused():
@@ -386,7 +394,7 @@ def port_open(port: int) -> bool:
 def test_make_run_hides_secrets_and_files_from_other_accounts(tmp_path, actions):
     ports = {name: str(free_port()) for name in ("RASA_PORT", "CONSOLE_PORT", "ACTION_PORT")}
     base = Path(tempfile.mkdtemp(prefix="wallet-launch-", dir="/tmp"))  # outside pytest's 0700 folders
-    project = project_copy(base, int(ports["ACTION_PORT"]))
+    project = project_copy(base)
     env = launcher_env(project, **ports, **({"WALLET_ACTIONS": "server"} if actions == "server" else {}))
     urls = {"rasa": f"http://127.0.0.1:{ports['RASA_PORT']}"}
     try:
@@ -422,7 +430,7 @@ def test_make_shell_runs_actions_through_the_action_server_with_the_token(tmp_pa
     require_model()
     rasa_port, action_port = free_port(), free_port()
     base = Path(tempfile.mkdtemp(prefix="wallet-launch-", dir="/tmp"))  # outside pytest's 0700 folders
-    project = project_copy(base, action_port)
+    project = project_copy(base)
     env = launcher_env(project, RASA_PORT=str(rasa_port), ACTION_PORT=str(action_port), TERM="xterm")
     primary, secondary = pty.openpty()
     proc = subprocess.Popen(["bash", "scripts/run.sh", "shell"], cwd=project, env=env, stdin=secondary,

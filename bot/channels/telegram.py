@@ -171,6 +171,11 @@ class TelegramOutput(OutputChannel):
 class WalletTelegramInput(InputChannel):
     """Webhook for Telegram updates; credentials from credentials.yml (env vars substituted)."""
 
+    required_credentials = ("access_token", "verify", "webhook_url", "secret_token")
+    """Switched on when the variables of these keys are all set (bot/serving/channel_switch.py):
+    the bot's token, its @username (checked by getMe), the public webhook URL and the secret
+    Telegram sends back in every update. `api_base_url` is optional."""
+
     @classmethod
     def name(cls) -> str:
         return "telegram"

@@ -200,6 +200,12 @@ class WeChatOutput(OutputChannel):
 class WeChatInput(InputChannel):
     """credentials.yml: app_id, app_secret, token, encoding_aes_key (none → plain mode), api_base_url."""
 
+    required_credentials = ("app_id", "app_secret", "token", "encoding_aes_key")
+    """Switched on when the variables of these keys are all set (bot/serving/channel_switch.py);
+    `api_base_url` and `reply_timeout` are optional."""
+    credentials_may_be_empty = ("encoding_aes_key",)
+    """Set but empty: plain mode, chosen on purpose (safe mode is the default to ask for)."""
+
     @classmethod
     def name(cls) -> Text:
         return "wechat"

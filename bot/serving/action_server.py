@@ -8,7 +8,7 @@ Rasa sends (bot/security/action_auth.py), else 401 with a JSON reason. Also unli
 `rasa run actions`: it binds 127.0.0.1 unless told otherwise, allows no cross-origin browser
 calls, and keeps no access log (the token is in each request's query string).
 
-  python -m bot actions [--port 5055] [--host 127.0.0.1] [--actions actions]
+  python -m bot actions [--port $ACTION_PORT, default 5055] [--host 127.0.0.1] [--actions actions]
 """
 from __future__ import annotations
 
@@ -22,13 +22,13 @@ from sanic import Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.config import settings
 from bot.security.action_auth import REFUSAL, TOKEN_PARAM, token_matches
 
 logger = logging.getLogger(__name__)
 
 OPEN_PATHS = ("/health",)
 """Answered without the token: says only "up", for launchers waiting on the server."""
-DEFAULT_PORT = 5055
 
 
 def require_token(expected: str) -> Callable[[Request], Awaitable[Optional[HTTPResponse]]]:
@@ -62,7 +62,7 @@ def create_app(package: str = "actions", token: Optional[str] = None) -> Sanic:
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="bot actions", description=__doc__.split("\n")[0])
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT)
+    parser.add_argument("--port", type=int, default=settings().action_port, help="default: ACTION_PORT or 5055")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: this machine only)")
     parser.add_argument("--actions", default="actions", help="the actions package")
     args = parser.parse_args(argv)

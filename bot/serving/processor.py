@@ -94,7 +94,8 @@ async def warm_up(agent: Optional[Agent], prepare: Optional[Callable[[], Any]] =
     traffic: import and register our actions, let `prepare` open the hand-off database and
     read the FAQ, and run the NLU pipeline once. With several workers the ones that had no
     warm-up request stalled all their first users for about a second."""
-    executor()
+    if inprocess_enabled():  # else the action server runs them: nothing to register here
+        executor()
     if prepare is not None:
         prepare()
     if agent is not None and agent.processor is not None:
