@@ -22,8 +22,8 @@ waited a minute, the client timed out and sent it again, and the message was ans
 So the lock is a lease of `LEASE_S` seconds that its holder renews every third of it while the
 turn runs (a compare-and-renew script; no round trip for a turn shorter than that), up to the
 lifetime Rasa asked for: a dead holder's lock frees itself within `LEASE_S`. A process whose
-event loop stands still longer than `LEASE_S` (nothing of ours does; loading a model takes
-4-6 s here) would lose its leases early.
+event loop stands still longer than `LEASE_S` would lose its leases early (nothing of ours
+does: loading a pulled model stops the loop for about a second here).
 
 When Redis does not answer (a restart), taking a lock keeps trying for `REDIS_OUTAGE_S`
 (endpoints.yml `redis_outage_wait`) before it is a LockError: a restart of Redis delays messages
