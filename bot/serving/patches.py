@@ -8,6 +8,9 @@ before Rasa reads its command line. Nothing is patched by importing a module.
   JWTs that are not HS256, lack `exp` or live longer than 24 h; it is given the app's
   `jwt_secret`). It is a security measure, uses only that public function, and so does not
   depend on the version.
+- Always: `rasa.core.agent.load_agent` is wrapped (model_pull.py) so a process whose model
+  server cannot be reached at its start serves its local model instead of none, and names
+  itself when it pulls (which process serves which model). It uses only that public function.
 - The speed-ups rely on private members of Rasa 3.6 (`PRIVATE_MEMBERS`), so `install()` first
   checks the Rasa version and that every one of them is still there. On any other version it
   installs none of them, logs why, and Rasa runs its stock code: slower, the same answers (the
@@ -67,6 +70,9 @@ def install() -> bool:
     if _state is not None:
         return _state
     _guard_rasa_api()
+    from bot.serving import model_pull
+
+    model_pull.install()
     reason = refusal()
     if reason is not None:
         logger.warning("钱包小助手: Rasa speed-ups NOT installed: %s. "
