@@ -48,3 +48,31 @@ def test_rest_takes_the_request_id_only_when_it_looks_like_one():
     assert request_id(req("short")) is None
     assert request_id(req("x" * 65)) is None
     assert request_id(req("id with spaces and 中文")) is None
+
+
+def test_a_tracker_store_error_is_an_error_not_a_new_conversation():
+    """Rasa's FailSafeTrackerStore would answer "no tracker" when the database fails, and the
+    message would be handled as the first of a new conversation (bot/serving/patches.py)."""
+    import asyncio
+
+    import pytest
+    from rasa.core.agent import Agent
+    from rasa.core.tracker_store import InMemoryTrackerStore
+    from rasa.shared.core.domain import Domain
+
+    from bot.serving import patches
+
+    patches.install()
+
+    class DatabaseDown(InMemoryTrackerStore):
+        async def retrieve(self, sender_id):
+            raise ConnectionError("server closed the connection unexpectedly")
+
+        async def save(self, tracker):
+            raise ConnectionError("server closed the connection unexpectedly")
+
+    store = Agent._create_tracker_store(DatabaseDown(Domain.empty()), Domain.empty())
+    with pytest.raises(ConnectionError):
+        asyncio.run(store.get_or_create_tracker("u1"))
+    with pytest.raises(ConnectionError):
+        asyncio.run(store.save(DialogueStateTracker.from_events("u1", [])))
