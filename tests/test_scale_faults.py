@@ -325,6 +325,11 @@ def test_killing_an_instance_under_50_users_loses_nothing_and_it_rejoins(setup):
     assert result["recovery_s"] is not None and result["recovery_s"] <= 15, result
     survivor = cluster.instances[0]["url"]
     result["conversations_checked"] = check_histories(survivor, recording)
+    nginx_log = (cluster.workdir / "nginx_error.log").read_text(errors="replace")
+    result["requests_moved_by_nginx"] = sum(1 for line in nginx_log.splitlines()
+                                            if "[error]" in line and "reading response header" in line)
+    result["answered_from_tracker"] = cluster.instances[0]["log"].read_text(errors="replace").count(
+        "was handled before: its answers sent again")
     result["tickets"] = no_duplicate_tickets(cluster.db_url)
 
     # the hand-off from before the fault: ticket, transcript and agent reply intact; the agent goes on
