@@ -29,6 +29,7 @@ ENVIRONMENT: Dict[str, str] = {
     "WALLET_DB_URL": "tickets, agents, notices, FAQ changes (overrides handoff.database_url)",
     "WALLET_TRACKER_DB_URL": "tracker store the dashboard reads (default: from endpoints.yml)",
     "WALLET_RASA_URL": "where the console reaches Rasa's HTTP API (overrides handoff.rasa_url)",
+    "WALLET_RASA_INSTANCES": "each Rasa server a model switch checks, comma-separated URLs (default: WALLET_RASA_URL)",
     "WALLET_SECRET_KEY": "the installation's signing secret (default: var/secret.key)",
     "WALLET_SECRET_FILE": "where the signing secret is kept (default var/secret.key)",
     "WALLET_EVAL_TSV": "labelled questions the retrain gate evaluates on",
@@ -109,6 +110,7 @@ class Settings:
     tracker_cache_size: int = 2000
     turn_slots: int = 2
     socketio_redis: str = ""
+    rasa_instances: tuple = ()
     pg_url: str = "postgresql://postgres@127.0.0.1:5432/test"
     redis_url: str = "redis://127.0.0.1:6379/1"
     shared_redis_url: str = ""
@@ -180,6 +182,7 @@ def load_settings() -> Settings:
         tracker_cache_size=_env_int("WALLET_TRACKER_CACHE", Settings.tracker_cache_size, minimum=1),
         turn_slots=_env_int("WALLET_TURN_SLOTS", Settings.turn_slots),
         socketio_redis=_env("WALLET_SOCKETIO_REDIS"),
+        rasa_instances=tuple(u.strip().rstrip("/") for u in _env("WALLET_RASA_INSTANCES").split(",") if u.strip()),
         pg_url=_env("WALLET_PG_URL", Settings.pg_url),
         redis_url=_env("WALLET_REDIS_URL", Settings.redis_url),
         shared_redis_url=_env("WALLET_REDIS_URL"),
@@ -205,3 +208,8 @@ def reload_settings() -> Settings:
 
 def handoff_settings() -> HandoffSettings:
     return settings().handoff
+
+
+def rasa_instances() -> tuple:
+    """Every Rasa server of this installation (a scale-out lists each instance, not nginx)."""
+    return settings().rasa_instances or (settings().handoff.rasa_url,)

@@ -78,7 +78,9 @@ if [ "$workers" -gt 1 ]; then
 import sys, redis
 redis.Redis.from_url(sys.argv[1], socket_connect_timeout=2).ping()
 PY
-  .venv/bin/python -c "import sys; from bot.serving.lock_store import redis_lock_store_yaml as y; print(open('endpoints.yml').read() + y(sys.argv[1], 'wallet'))" "$redis_url" > var/endpoints.workers.yml
+  # Each worker pulls the model from the console (GET /model, bot/serving/model_pull.py): a model
+  # switch (bot faq retrain, --restore-previous) reaches every worker, not only the one PUT /model hits.
+  .venv/bin/python -c "import sys; from bot.serving.lock_store import redis_lock_store_yaml as y; from bot.serving.model_pull import model_server_yaml as m; print(open('endpoints.yml').read() + y(sys.argv[1], 'wallet') + m(sys.argv[2]))" "$redis_url" "http://127.0.0.1:$console_port/model" > var/endpoints.workers.yml
   endpoints=var/endpoints.workers.yml
   # Workers share one listening socket and a kept-alive connection stays with the worker that
   # accepted it: without keep-alive the next request goes to whichever worker is free.
@@ -86,7 +88,7 @@ PY
   # limits, the masker's digit memory: bot/shared_state), so N workers behave like one process.
   export SANIC_WORKERS="$workers" WALLET_SOCKETIO_REDIS="$redis_url" SANIC_KEEP_ALIVE=False \
     WALLET_REDIS_URL="$redis_url"
-  echo "==> $workers Sanic workers, Redis lock store and shared state at $redis_url"
+  echo "==> $workers Sanic workers, Redis lock store and shared state at $redis_url, model pulled from the console every 5 s"
 fi
 # Rasa's HTTP API only answers requests with our JWT (a token in the query string would land in
 # logs): `.venv/bin/python -m bot token api-token` prints one for curl. --wallet-jwt: the secret is

@@ -283,8 +283,11 @@ def test_every_nginx_location_says_who_the_user_is():
     from bot.devtools.cluster import nginx_conf
 
     conf = nginx_conf(ROOT / "var", "127.0.0.1", 8080, [5005, 5006])
-    locations = re.findall(r"location (\S+) \{(.*?)\n        \}", conf, re.S)
-    assert {path for path, _ in locations} == {"/socket.io/", "/"}
+    locations = re.findall(r"location ([^{\n]+?) \{(.*?)\n        \}", conf, re.S)
+    assert {path for path, _ in locations} == {"/socket.io/", "= /webhooks/rest/webhook", "/", "@rest_unavailable"}
     for path, block in locations:
+        if "proxy_pass" not in block:
+            assert path == "@rest_unavailable" and "return 503" in block  # answers itself, proxies nothing
+            continue
         assert "proxy_set_header X-Forwarded-For $remote_addr;" in block, path
         assert "proxy_set_header X-Real-IP $remote_addr;" in block, path

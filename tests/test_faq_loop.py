@@ -238,7 +238,10 @@ def test_unanswered_question_becomes_answered_after_retraining(loop):
     assert job["mode"] == "finetune", job
     current, candidate = EvalNumbers(**job["current"]), EvalNumbers(**job["candidate"])
     assert decide(current, candidate).switch  # the eval is not worse (tolerance 0)
-    assert job["servers"] == [{"url": loop["rasa"], "status": "loaded"}]
+    from bot.serving.model_pull import model_fingerprint
+
+    new_model = model_fingerprint(root / "models" / "wallet.tar.gz")
+    assert [(s["url"], s["status"], s["model_id"]) for s in job["servers"]] == [(loop["rasa"], "loaded", new_model)]
     failures = [r for r in prober.results if r[2] is not True]
     assert prober.results and not failures, failures
     print(f"\nretrain: {job['mode']} {job['train_seconds']} s, eval {job['eval_seconds']} s; "

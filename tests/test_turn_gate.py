@@ -122,3 +122,75 @@ def test_slots_from_the_environment(monkeypatch):
     assert turn_slots() == 2
     with pytest.raises(ValueError):
         TurnGate(0)
+
+
+def test_a_turn_waiting_for_its_lock_lets_other_turns_run():
+    """One slot; turn a waits (slot_given_up) for something held elsewhere: b and c run meanwhile,
+    then a gets a slot again and finishes; the count of busy slots stays right throughout."""
+    from bot.serving.turn_gate import slot_given_up, turn_gate
+
+    log = []
+
+    async def main():
+        gate = turn_gate()
+        released = asyncio.Event()
+
+        async def waiting_turn():
+            async with one_turn():
+                async with slot_given_up():
+                    log.append("a waits")
+                    await released.wait()
+                assert gate.busy == 1  # its slot is back
+                log.append("a done")
+
+        async def short_turn(name):
+            async with one_turn():
+                log.append(name)
+                if name == "c":
+                    released.set()
+
+        a = asyncio.ensure_future(waiting_turn())
+        await asyncio.sleep(0.01)
+        await asyncio.gather(short_turn("b"), short_turn("c"), a)
+        return gate
+
+    loop = asyncio.new_event_loop()
+    try:
+        import bot.serving.turn_gate as tg
+
+        original = tg.turn_slots
+        tg.turn_slots = lambda: 1
+        gate = loop.run_until_complete(main())
+    finally:
+        tg.turn_slots = original
+        loop.close()
+    assert log == ["a waits", "b", "c", "a done"]
+    assert gate.busy == 0 and gate.waiting == 0
+
+
+def test_a_turn_cancelled_while_it_queues_again_frees_nothing_twice():
+    from bot.serving.turn_gate import TurnGate, _Slot, _slot, slot_given_up
+
+    gate = TurnGate(1)
+
+    async def main():
+        await gate.acquire()
+        slot = _Slot(gate, held=True)
+        _slot.set(slot)
+
+        async def waiter():
+            async with slot_given_up():
+                await asyncio.sleep(0)
+
+        blocker = asyncio.ensure_future(gate.acquire())  # takes the slot the waiter gives up
+        task = asyncio.ensure_future(waiter())
+        await asyncio.sleep(0.01)
+        assert blocker.done() and not task.done()  # queued for a slot again
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert not slot.held and gate.busy == 1 and gate.waiting == 0
+        gate.release()
+
+    run(main())
+    assert gate.busy == 0

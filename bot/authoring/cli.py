@@ -51,13 +51,15 @@ def add_loop_commands(faq) -> None:
     retrain = faq.add_parser("retrain", help="retrain, evaluate and switch the running model if not worse")
     retrain.add_argument("--wait", action="store_true", help="run in the foreground until it ends")
     retrain.add_argument("--rasa-url", action="append", default=None,
-                         help="running Rasa server(s) to switch (default: handoff.rasa_url / WALLET_RASA_URL)")
+                         help="running Rasa server(s) to switch and report, each instance of a scale-out "
+                              "(default: WALLET_RASA_INSTANCES, else handoff.rasa_url / WALLET_RASA_URL)")
     retrain.add_argument("--tolerance", type=float, default=None,
                          help="how much each eval number may get worse (default: retrain.tolerance, 0)")
     retrain.add_argument("--full", action="store_true",
                          help="train from scratch (default: fast fine-tune of the current model when possible)")
     retrain.add_argument("--by", default="cli")
-    retrain.add_argument("--status", action="store_true", help="only show the last job")
+    retrain.add_argument("--status", action="store_true",
+                         help="only show the last job and which model each Rasa server serves now")
     retrain.add_argument("--restore-previous", action="store_true",
                          help="put the model from before the last switch back in service (no training)")
 
@@ -169,6 +171,42 @@ def _rollback(args) -> int:
     return 0
 
 
+SERVER_STATUS = {"loaded": "已加载新模型", "stale": "仍是旧模型（会继续拉取新模型）",
+                 "unreachable": "未运行，下次启动时加载"}
+
+
+def print_serving(root: Path, urls: List[str]) -> None:
+    """Which model each Rasa server serves now (GET /status), and each process that pulls from
+    the model server (the console's /model/processes, when it runs on this host)."""
+    from bot.training.model_switch import CURRENT, model_id_of, serving
+
+    try:
+        current: Optional[str] = model_id_of(root / CURRENT)
+    except Exception:
+        current = None
+    print(f"当前模型文件 {CURRENT}：{current or '无'}")
+    for row in serving(urls):
+        mark = "未运行或无法访问" if row["model_id"] is None else (
+            "当前模型" if row["model_id"] == current else "不是当前模型")
+        print(f"  {row['url']}: {row['model_id'] or '—'}（{mark}）")
+    processes = _model_server_processes()
+    for p in processes:
+        mark = "当前模型" if p.get("model_id") == current else "不是当前模型"
+        print(f"  进程 {p['process']}: {p.get('model_id') or '—'}（{mark}，{p['seconds_ago']} 秒前拉取）")
+
+
+def _model_server_processes() -> List[dict]:
+    import requests
+
+    from bot.config import settings
+
+    url = f"http://{settings().console_host}:{settings().console_port}/model/processes"
+    try:
+        return requests.get(url, timeout=3).json().get("processes") or []
+    except (requests.RequestException, ValueError, AttributeError):
+        return []
+
+
 def print_job(state: Optional[dict]) -> None:
     if not state:
         print("还没有重训练任务")
@@ -187,7 +225,9 @@ def print_job(state: Optional[dict]) -> None:
     for reason in state.get("reasons") or []:
         print(f"  {reason}")
     for server in state.get("servers") or []:
-        print(f"  {server['url']}: {'已加载新模型' if server['status'] == 'loaded' else '未运行，下次启动时加载'}")
+        print(f"  {server['url']}: {SERVER_STATUS.get(server['status'], server['status'])}"
+              f"{'（模型 ' + server['model_id'] + '）' if server.get('model_id') else ''}"
+              f"{'，' + str(server['seconds']) + ' 秒' if server.get('seconds') is not None else ''}")
     if state.get("error"):
         print(f"  错误：{state['error']}")
     print(f"  日志：{state.get('log')}")
@@ -195,16 +235,17 @@ def print_job(state: Optional[dict]) -> None:
 
 def _retrain(args) -> int:
     from bot.training.retrain import job_status, run_job, start_job
-    from bot.config import handoff_settings
+    from bot.config import rasa_instances
 
     root = _root()
+    urls: List[str] = args.rasa_url or list(rasa_instances())
     if args.status:
         print_job(job_status(root))
+        print_serving(root, urls)
         return 0
     if args.tolerance is not None and not 0 <= args.tolerance < 1:
         print("--tolerance 必须在 0 到 1 之间", file=sys.stderr)
         return 2
-    urls: List[str] = args.rasa_url or [handoff_settings().rasa_url]
     if args.restore_previous:
         from bot.training.model_switch import SwitchError, restore_previous
 
@@ -214,7 +255,8 @@ def _retrain(args) -> int:
             print(f"拒绝：{err}", file=sys.stderr)
             return 1
         for server in servers:
-            print(f"{server.url}: {'已加载之前的模型' if server.status == 'loaded' else '未运行，下次启动时加载'}")
+            print(f"{server.url}: {'已加载之前的模型' if server.status == 'loaded' else SERVER_STATUS[server.status]}"
+                  f"{'（模型 ' + server.model_id + '）' if server.model_id else ''}")
         print("已恢复之前的模型（models/wallet.tar.gz）；刚才的模型保存在 models/wallet.previous.tar.gz")
         return 0
     if args.wait:

@@ -90,14 +90,16 @@ async def handle_message(
     output: OutputChannel,
     metadata: Optional[Dict[str, Any]] = None,
     caller: Caller = UNKNOWN_CALLER,
+    message_id: Optional[str] = None,
 ) -> List[Dict[str, Any]]:
     """Raises RateLimited when the conversation sends faster than allowed.
 
     `metadata`: already checked by the channel (bot/channels/payload.py checked_metadata);
     `caller`: who is calling, for the ticket limits (default: an address we do not know, so only
-    the overall limit applies)."""
+    the overall limit applies); `message_id`: the request's id when the channel has one (REST's
+    X-Request-ID): a message repeated with the same id is answered once (bot/serving/processor.py)."""
     with calling_from(caller):
-        return await _handle_message(app, on_new_message, text, sender, channel, output, metadata)
+        return await _handle_message(app, on_new_message, text, sender, channel, output, metadata, message_id)
 
 
 async def _handle_message(
@@ -108,6 +110,7 @@ async def _handle_message(
     channel: str,
     output: OutputChannel,
     metadata: Optional[Dict[str, Any]],
+    message_id: Optional[str] = None,
 ) -> List[Dict[str, Any]]:
     faq = shared_store().get()
     digits = recent_digits()
@@ -135,13 +138,14 @@ async def _handle_message(
         turn = await flow.begin(sender, text)
         answered = None
         if turn.handled is not None:
-            events: List[Any] = [UserUttered(text, input_channel=channel, metadata=metadata)]
+            events: List[Any] = [UserUttered(text, input_channel=channel, metadata=metadata, message_id=message_id)]
             if any(r.pop("resume", False) for r in turn.handled):
                 events.append(ConversationResumed())
             events += [BotUttered(r["text"]) for r in turn.handled] + [ActionExecuted(ACTION_LISTEN_NAME)]
             await append_events(app, sender, events)
         else:
-            await on_new_message(UserMessage(text, output, sender, input_channel=channel, metadata=metadata))
+            await on_new_message(UserMessage(text, output, sender, input_channel=channel, metadata=metadata,
+                                             message_id=message_id))
             if may_answer_while_queued(turn.ticket):
                 answered = await answer_while_queued(app, faq, text)
                 if answered:

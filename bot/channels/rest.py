@@ -2,7 +2,9 @@
 
 Stock RestInput passes whatever arrives to Rasa and, when processing fails, answers 200 with
 no messages: the user's message is silently lost. Here bad payloads get a clear 4xx and a
-processing failure a 503 the client can retry.
+processing failure a 503 with `Retry-After` the client can retry. A message's `X-Request-ID`
+(nginx sets one; a client may send its own, one per message) is its id: sent again with the
+same id, a message that was already handled gets its earlier answers (`request_id` below).
 
 Who may write to a conversation, and poll its agent replies: a trusted back end (a request from
 a trusted proxy address without X-Forwarded-For: the integrator's own server on this host,
@@ -19,7 +21,8 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Awaitable, Callable, Dict, List
+import re
+from typing import Any, Awaitable, Callable, Dict, List, Optional
 
 from rasa.core.channels.channel import CollectingOutputChannel, UserMessage  # noqa: F401
 from rasa.core.channels.rest import RestInput
@@ -87,14 +90,15 @@ class WalletRestInput(RestInput):
                     request.app, on_new_message, payload.message, payload.sender,
                     self.name(), collector, payload.metadata,
                     caller=Caller(client_address(request.ip, request.headers.get("x-forwarded-for"))),
+                    message_id=request_id(request),
                 )
             except RateLimited as err:
                 return rate_limited(err)
             except Exception:  # the user must learn the message did not go through
                 logger.exception("REST message from %s failed", payload.sender)
                 return response.json(
-                    {"error": "系统繁忙，消息未能处理，请稍后重试", "status": 503}, status=503
-                )
+                    {"error": "系统繁忙，消息未能处理，请稍后重试", "status": 503, "retry_after": RETRY_AFTER_S},
+                    status=503, headers={"Retry-After": str(RETRY_AFTER_S)})
             return response.json(collector.messages + [_with_recipient(m, payload.sender) for m in extra])
 
         @webhook.route("/poll", methods=["POST"])
@@ -158,6 +162,20 @@ def authorize(request: Request, sender: str) -> None:
         raise PayloadError(403, "会话令牌与 sender 不符：只能访问自己的会话")
 
 
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{8,64}")
+
+
+def request_id(request: Request) -> Optional[str]:
+    """The message's id: `X-Request-ID` (nginx's `$request_id`, or the client's own: one per
+    message, the same when the message is sent again). A repeated id gets the earlier answers
+    instead of being handled twice (bot/serving/processor.py). Anything else: a fresh id."""
+    value = request.headers.get("x-request-id", "")
+    return value if _REQUEST_ID.fullmatch(value) else None
+
+
+RETRY_AFTER_S = 2
+"""What a client is told to wait before sending a message again that could not be processed
+(the database or Redis failed): with the same X-Request-ID it is handled once."""
 RATE_LIMITED_TEXT = "请求太频繁了，请稍等几秒再试。"
 SESSIONS_BUSY_TEXT = "现在新建会话的请求较多，请稍等一两分钟再试。"
 

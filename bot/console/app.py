@@ -37,7 +37,7 @@ from bot.handoff.store import ticket_store
 from bot.security.clients import client_address
 from bot.security.login_throttle import LoginThrottle
 from bot.security.tokens import derived_key
-from bot.config import handoff_settings, settings
+from bot.config import handoff_settings, project_root, settings
 
 logger = logging.getLogger(__name__)
 STATIC = Path(__file__).resolve().parent / "static"
@@ -298,10 +298,13 @@ def create_app(name: str = "wallet_console") -> Sanic:
                            titles=lambda: {n: t.title for n, t in faq_store.get().topics.items()})
     from bot.console.faq_routes import register_faq_routes  # FAQ 改进: /api/faq/*
 
-    register_faq_routes(app, authenticated, body, settings.database_url, settings.rasa_url)
+    register_faq_routes(app, authenticated, body, settings.database_url)
     from bot.console.dashboard import register_dashboard  # 看板: /api/dashboard*
 
     register_dashboard(app, authenticated, settings.database_url)
+    from bot.console.model_server import register_model_server  # GET /model: Rasa's model pulling
+
+    register_model_server(app, project_root)
     return app
 
 

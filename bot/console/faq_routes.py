@@ -28,7 +28,7 @@ from bot.errors import StaffError
 from bot.authoring.changes import EXAMPLE_TOPICS, FAQ_FILE, FaqChanges
 from bot.faq.model import Faq, FaqError, load_faq
 from bot.training.retrain import job_status, start_job
-from bot.config import project_root
+from bot.config import project_root, rasa_instances
 
 MAX_ROW_ID = 2**63 - 1
 MAX_GAPS = 50
@@ -47,7 +47,7 @@ def with_suggestions(rows: List[Dict[str, Any]], faq: Optional[Faq]) -> List[Dic
 
 
 def register_faq_routes(app: Sanic, authenticated: Callable, body: Callable[[Request], Dict[str, Any]],
-                        database_url: str, rasa_url: str) -> None:
+                        database_url: str) -> None:
     root = project_root()
     changes = FaqChanges(root, database_url)
 
@@ -158,5 +158,5 @@ def register_faq_routes(app: Sanic, authenticated: Callable, body: Callable[[Req
         full = body(request).get("full", False)
         if not isinstance(full, bool):
             raise StaffError("full 必须是 true 或 false")
-        job = await asyncio.to_thread(start_job, root, request.ctx.agent["name"], [rasa_url], None, full)
+        job = await asyncio.to_thread(start_job, root, request.ctx.agent["name"], list(rasa_instances()), None, full)
         return response.json({"job": job}, status=202)

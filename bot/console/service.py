@@ -82,7 +82,7 @@ class ConsoleService:
         message = self.store.add_message(number, "agent", text, agent_name=agent["name"], to_deliver=not push)
         in_tracker = await self.rasa.bot_message(
             ticket["conversation_id"], f"【人工客服 {agent['name']}】{text}" if push else text,
-            {"from": "agent", "agent": agent["name"], "ticket": number}, push)
+            {"from": "agent", "agent": agent["name"], "ticket": number}, push, once=f"{number}:{message['id']}")
         self.store.audit(agent["name"], "reply", number)
         return {"message": message, "in_tracker": in_tracker}
 
@@ -94,8 +94,9 @@ class ConsoleService:
         closing = self.faq.message("agent_closed")
         rating = self.faq.message("rating_ask")
         push = ticket["channel"] if ticket["channel"] in PUSH_CHANNELS else None
-        self.store.add_message(number, "system", closing, to_deliver=not push)
+        first = self.store.add_message(number, "system", closing, to_deliver=not push)
         self.store.add_message(number, "system", rating, to_deliver=not push, buttons=rating_buttons())
-        resumed = await self.rasa.resume(ticket["conversation_id"], [closing, rating], push, rating_buttons())
+        resumed = await self.rasa.resume(ticket["conversation_id"], [closing, rating], push, rating_buttons(),
+                                         once=f"{number}:{first['id']}")
         self.store.audit(agent["name"], "close", number, note[:200])
         return {"ticket": self.store.get(number), "resumed": resumed}

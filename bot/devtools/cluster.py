@@ -1,4 +1,4 @@
-"""Start the scale-out setup on this machine: N Rasa servers behind nginx.
+"""Start the scale-out setup on this machine: N Rasa servers behind nginx, and the agent console.
 
 Every instance loads the same model, stores conversations in PostgreSQL (our cached SQL tracker
 store, which re-checks the newest event id each turn, so instances see each other's writes),
@@ -6,6 +6,11 @@ takes each conversation's lock in Redis and keeps its shared state there (bot/sh
 dedupe, offered buttons, rate limits, the masker's digit memory; under a key prefix of its own,
 removed when the cluster stops). Custom actions run in-process in each instance (`bot/serving`),
 so no separate action server is needed; tickets live in the same PostgreSQL.
+
+The agent console talks to Rasa through nginx (any instance will do) and is the model server:
+every instance pulls models/wallet.tar.gz of the project from its `GET /model` every
+`pull_seconds` (bot/serving/model_pull.py), so a model switch reaches all of them; it knows each
+instance's own URL (WALLET_RASA_INSTANCES) to report which model each one serves.
 
 `make scale` (python -m bot scale) runs it in the foreground; tests and `make bench`
 use `running_cluster`.
@@ -30,6 +35,7 @@ from urllib.parse import urlparse
 import requests
 
 from bot.serving.lock_store import redis_lock_store_yaml
+from bot.serving.model_pull import PULL_SECONDS, model_server_yaml
 from bot.config import ROOT, settings
 from bot.security.tokens import rasa_auth_args
 
@@ -55,9 +61,11 @@ def nginx_binary() -> str:
     return found
 
 
-def endpoints_yaml(pg_url: str, redis_url: str, key_prefix: str) -> str:
+def endpoints_yaml(pg_url: str, redis_url: str, key_prefix: str, model_url: str = "",
+                   pull_seconds: int = PULL_SECONDS) -> str:
     pg = urlparse(pg_url)
-    return (
+    models = model_server_yaml(model_url, pull_seconds) if model_url else ""
+    return models + (
         "tracker_store:\n"
         "  type: bot.serving.tracker_store.CachedSQLTrackerStore\n"
         "  dialect: postgresql\n"
@@ -98,6 +106,10 @@ class Cluster:
     db_url: str = ""
     env: Dict[str, str] = field(default_factory=dict)
     nginx_pid: int = 0
+    console: str = ""
+    """The agent console (and model server), or "" when started without it."""
+    console_pid: int = 0
+    project_root: Path = ROOT
 
     def stop_instance(self, index: int) -> None:
         """Stop one Rasa server the way an orchestrator does (SIGTERM, in-flight requests finish)."""
@@ -107,6 +119,26 @@ class Cluster:
             proc.wait(timeout=40)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+    def kill_instance(self, index: int) -> None:
+        """kill -9 one Rasa server: no goodbye, locks and requests in flight left behind."""
+        proc = self.instances[index]["proc"]
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+
+    def start_instance(self, index: int, wait: bool = True) -> float:
+        """Start a stopped or killed instance again, as it was (same port: nginx takes it back
+        by itself once its fail_timeout is over); seconds until it answers."""
+        inst = self.instances[index]
+        if inst["proc"].poll() is None:
+            raise RuntimeError(f"instance {index} is still running")
+        started = time.time()
+        inst["proc"] = subprocess.Popen(inst["command"], cwd=ROOT, env=inst["env"],
+                                        stdout=open(inst["log"], "a"), stderr=subprocess.STDOUT)
+        inst["pid"] = inst["proc"].pid
+        if wait:
+            wait_up(inst["url"] + "/", inst["proc"], inst["log"])
+        return time.time() - started
 
 
 @contextmanager
@@ -138,22 +170,38 @@ def running_cluster(
     schema: Optional[str] = None,
     port: Optional[int] = None,
     host: str = "127.0.0.1",
-    model: Path = ROOT / "models" / "wallet.tar.gz",
+    model: Optional[Path] = None,
     settings: Optional[Path] = None,
     credentials: Path = ROOT / "credentials.yml",
-    extra_env: Optional[Dict[str, str]] = None,
+    project_root: Optional[Path] = None,
+    console: bool = True,
+    extra_env: Optional[Dict[str, Optional[str]]] = None,
+    pull_seconds: int = PULL_SECONDS,
+    instance_env: Optional[List[Dict[str, str]]] = None,
 ) -> Iterator[Cluster]:
-    """nginx on `port` in front of `instances` Rasa servers; everything stops on exit.
+    """nginx on `port` in front of `instances` Rasa servers, and the console; everything stops on exit.
 
     `schema`: a PostgreSQL schema for the tracker and ticket tables (tests use a fresh one).
-    `credentials`, `extra_env`: the channels the instances run and their variables (tests).
+    `credentials`: the channels the instances run (tests).
+    `project_root`: the project whose models/wallet.tar.gz is served and switched (default this
+    checkout; tests use a copy). `model`: what the instances load when the model server cannot
+    be reached at their start (default: the project's current model). `console=False`: no
+    console, so no model server (each instance keeps the model it started with).
+    `extra_env`: more environment for every process (e.g. WALLET_REDIS_URL; None unsets one); `instance_env`: for
+    each instance in turn (e.g. {"SANIC_WORKERS": "2"} for one of them).
     """
     workdir.mkdir(parents=True, exist_ok=True)
     for sub in ("body", "proxy", "fastcgi", "uwsgi", "scgi"):
         (workdir / "nginx_tmp" / sub).mkdir(parents=True, exist_ok=True)
+    root = Path(project_root or ROOT)
+    model = Path(model or root / "models" / "wallet.tar.gz")
     prefix = f"wallet{uuid.uuid4().hex[:8]}"
+    port = port or free_port()
+    rasa_ports = [free_port() for _ in range(instances)]
+    console_port = free_port() if console else 0
+    model_url = f"http://127.0.0.1:{console_port}/model" if console else ""
     endpoints = workdir / "endpoints.yml"
-    endpoints.write_text(endpoints_yaml(pg_url, redis_url, prefix), encoding="utf-8")
+    endpoints.write_text(endpoints_yaml(pg_url, redis_url, prefix, model_url, pull_seconds), encoding="utf-8")
     db_url = pg_url + (f"?options=-csearch_path%3D{schema}" if schema else "")
     env = {**os.environ, "WALLET_DB_URL": db_url, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore",
            "WALLET_SOCKETIO_REDIS": redis_url,
@@ -162,30 +210,43 @@ def running_cluster(
            "SQLALCHEMY_SILENCE_UBER_WARNING": "1", **_schema_env(pg_url, schema)}
     if settings:
         env["WALLET_SETTINGS"] = str(settings)
-    env.update(extra_env or {})
-    port = port or free_port()
-    cluster = Cluster(url=f"http://{host}:{port}", workdir=workdir, db_url=db_url, env=env)
-    nginx_proc = None
+    if project_root:
+        env.update(WALLET_PROJECT_ROOT=str(root), WALLET_FAQ=str(root / "data" / "faq.yml"))
+    for name, value in (extra_env or {}).items():  # None: not set for these processes
+        if value is None:
+            env.pop(name, None)
+        else:
+            env[name] = value
+    cluster = Cluster(url=f"http://{host}:{port}", workdir=workdir, db_url=db_url, env=env, project_root=root)
+    nginx_proc = console_proc = None
     from bot.db.engine import engine_for
 
     engine_for(db_url)  # ticket tables migrated once, before the servers race to do it
     try:
-        for i in range(instances):
-            rasa_port = free_port()
+        if console:
+            log = workdir / "console.log"
+            console_env = {**env, "WALLET_RASA_URL": cluster.url,
+                           "WALLET_RASA_INSTANCES": ",".join(f"http://127.0.0.1:{p}" for p in rasa_ports)}
+            console_proc = subprocess.Popen(
+                [str(BIN / "python"), "-m", "bot", "console", "--host", "127.0.0.1", "--port", str(console_port)],
+                cwd=ROOT, env=console_env, stdout=open(log, "w"), stderr=subprocess.STDOUT)
+            cluster.console, cluster.console_pid = f"http://127.0.0.1:{console_port}", console_proc.pid
+            cluster.env["WALLET_RASA_INSTANCES"] = console_env["WALLET_RASA_INSTANCES"]
+            wait_up(cluster.console + "/health", console_proc, log)
+        for i, rasa_port in enumerate(rasa_ports):
             log = workdir / f"rasa{i + 1}.log"
-            proc = subprocess.Popen(
-                [str(BIN / "python"), "-m", "bot", "rasa", "run", "-m", str(model), "--enable-api", "-i", "127.0.0.1",
-                 "--port", str(rasa_port), "--credentials", str(credentials),
-                 "--endpoints", str(endpoints), *rasa_auth_args()],
-                cwd=ROOT, env={**env, "WALLET_RASA_URL": f"http://127.0.0.1:{rasa_port}"},
-                stdout=open(log, "w"), stderr=subprocess.STDOUT,
-            )
+            command = [str(BIN / "python"), "-m", "bot", "rasa", "run", "-m", str(model), "--enable-api",
+                       "-i", "127.0.0.1", "--port", str(rasa_port), "--credentials", str(credentials),
+                       "--endpoints", str(endpoints), *rasa_auth_args()]
+            inst_env = {**env, "WALLET_RASA_URL": f"http://127.0.0.1:{rasa_port}",
+                        **((instance_env or [])[i] if i < len(instance_env or []) else {})}
+            proc = subprocess.Popen(command, cwd=ROOT, env=inst_env, stdout=open(log, "w"), stderr=subprocess.STDOUT)
             cluster.instances.append({"url": f"http://127.0.0.1:{rasa_port}", "port": rasa_port,
-                                      "proc": proc, "pid": proc.pid, "log": log})
+                                      "proc": proc, "pid": proc.pid, "log": log, "command": command, "env": inst_env})
         for inst in cluster.instances:
             inst["startup_s"] = round(wait_up(inst["url"] + "/", inst["proc"], inst["log"]), 1)
         conf = workdir / "nginx.conf"
-        conf.write_text(nginx_conf(workdir, host, port, [i["port"] for i in cluster.instances]), encoding="utf-8")
+        conf.write_text(nginx_conf(workdir, host, port, rasa_ports), encoding="utf-8")
         nginx_proc = subprocess.Popen([nginx_binary(), "-c", str(conf), "-p", str(workdir), "-g", "daemon off;"],
                                       stdout=open(workdir / "nginx.log", "w"), stderr=subprocess.STDOUT)
         cluster.nginx_pid = nginx_proc.pid
@@ -197,7 +258,10 @@ def running_cluster(
         for inst in cluster.instances:
             if inst["proc"].poll() is None:
                 inst["proc"].terminate()
-        for proc in [i["proc"] for i in cluster.instances] + ([nginx_proc] if nginx_proc else []):
+        if console_proc:
+            console_proc.terminate()
+        others = [nginx_proc, console_proc]
+        for proc in [i["proc"] for i in cluster.instances] + [p for p in others if p]:
             try:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
@@ -230,6 +294,7 @@ def main(argv=None) -> int:
     with running_cluster(workdir, args.instances, args.pg, args.redis, port=args.port) as cluster:
         for inst in cluster.instances:
             print(f"    Rasa {inst['url']} (pid {inst['pid']}, up in {inst['startup_s']} s)")
+        print(f"    agent console and model server {cluster.console} (instances pull {cluster.console}/model)")
         print(f"==> nginx on {cluster.url}: POST {cluster.url}/webhooks/rest/webhook   Ctrl-C stops everything")
         try:
             while all(i["proc"].poll() is None for i in cluster.instances):

@@ -15,6 +15,19 @@ this does not arise from our channels). Do not mix it with `type: redis` in one 
 the keys differ. Configure in endpoints.yml:
 
   lock_store: {type: bot.serving.lock_store.AsyncRedisLockStore, url: 127.0.0.1, port: 6379, db: 1, key_prefix: wallet}
+
+A holder that dies (kill -9, a lost host) must not stall its conversation for Rasa's whole lock
+lifetime (60 s: in a kill test under 50 users the request nginx moved to the other instance
+waited a minute, the client timed out and sent it again, and the message was answered twice).
+So the lock is a lease of `LEASE_S` seconds that its holder renews every third of it while the
+turn runs (a compare-and-renew script; no round trip for a turn shorter than that), up to the
+lifetime Rasa asked for: a dead holder's lock frees itself within `LEASE_S`. A process whose
+event loop stands still longer than `LEASE_S` would lose its leases early (nothing of ours
+does: loading a pulled model stops the loop for about a second here).
+
+When Redis does not answer (a restart), taking a lock keeps trying for `REDIS_OUTAGE_S`
+(endpoints.yml `redis_outage_wait`) before it is a LockError: a restart of Redis delays messages
+instead of failing them.
 """
 from __future__ import annotations
 
@@ -31,10 +44,17 @@ from rasa.core.lock import TicketLock
 from rasa.core.lock_store import LOCK_LIFETIME, LockError, RedisLockStore
 from rasa.utils.endpoints import EndpointConfig
 
+from bot.serving.turn_gate import slot_given_up
+
 logger = logging.getLogger(__name__)
 
 _RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+_RENEW = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('pexpire', KEYS[1], ARGV[2]) else return 0 end"
 FIRST_RETRY_S, LONGEST_RETRY_S = 0.002, 0.05
+LEASE_S = 10.0
+"""How long a dead holder's lock outlives it."""
+REDIS_OUTAGE_S = 10.0
+"""How long taking a lock waits for Redis to come back (a restart) before it fails."""
 
 
 class AsyncRedisLockStore(RedisLockStore):
@@ -42,6 +62,7 @@ class AsyncRedisLockStore(RedisLockStore):
         settings: Dict[str, Any] = {**(endpoint_config.kwargs if endpoint_config else {}), **kwargs}
         host = (endpoint_config.url if endpoint_config else None) or settings.pop("host", "localhost")
         settings.pop("type", None)
+        self.outage_wait = float(settings.pop("redis_outage_wait", REDIS_OUTAGE_S))
         super().__init__(host=host, **settings)  # Rasa's checks of the settings, and its key prefix
         self._connection = self.red.connection_pool.connection_kwargs
         self._clients: Dict[int, aioredis.Redis] = {}
@@ -70,23 +91,78 @@ class AsyncRedisLockStore(RedisLockStore):
         wait_time_in_seconds: float = 1,
     ) -> AsyncIterator[TicketLock]:
         client, key, token = self._client(), self.key(conversation_id), uuid.uuid4().hex
-        give_up = time.monotonic() + lock_lifetime
-        retry = FIRST_RETRY_S
+        started = time.monotonic()
+        give_up, ends = started + lock_lifetime, started + lock_lifetime
+        lease = min(LEASE_S, lock_lifetime)
+        # renews only once the lock is ours (compare-and-renew), also while the turn queues for
+        # the gate again after waiting for the lock
+        renewer = asyncio.ensure_future(self._renew(client, key, token, lease, ends)) if lock_lifetime > lease else None
         try:
-            while not await client.set(key, token, nx=True, px=max(1, int(lock_lifetime * 1000))):
+            await self._acquire(client, key, token, lease, give_up, wait_time_in_seconds, conversation_id)
+        except BaseException:
+            if renewer is not None:
+                renewer.cancel()
+            raise
+        try:
+            yield TicketLock(conversation_id)
+        finally:
+            if renewer is not None:
+                renewer.cancel()
+            try:
+                await client.eval(_RELEASE, 1, key, token)
+            except aioredis.RedisError:  # the lock expires by itself after its lease
+                logger.warning("could not release the lock of %s; it expires in %.0f s", conversation_id, lease)
+
+    async def _acquire(self, client: aioredis.Redis, key: str, token: str, lease: float, give_up: float,
+                       wait_time_in_seconds: float, conversation_id: str) -> None:
+        if await self._try(client, key, token, lease, conversation_id):
+            return
+        async with slot_given_up():  # waiting: the turn gate's slot goes to a turn that can run
+            retry = FIRST_RETRY_S
+            while True:
                 if time.monotonic() > give_up:
                     raise LockError(f"Could not acquire lock for conversation_id '{conversation_id}'.")
                 await asyncio.sleep(retry)
                 retry = min(retry * 2, LONGEST_RETRY_S, wait_time_in_seconds)
-        except aioredis.RedisError as err:
-            raise LockError(f"Error while acquiring lock. Error:\n{err}") from err
-        try:
-            yield TicketLock(conversation_id)
-        finally:
+                if await self._try(client, key, token, lease, conversation_id):
+                    return
+
+    async def _try(self, client: aioredis.Redis, key: str, token: str, lease: float, conversation_id: str) -> bool:
+        """One SET NX; while Redis does not answer, retried for up to `outage_wait` seconds."""
+        outage_since = None
+        while True:
             try:
-                await client.eval(_RELEASE, 1, key, token)
-            except aioredis.RedisError:  # the lock expires by itself after its lifetime
-                logger.warning("could not release the lock of %s; it expires in %.0f s", conversation_id, lock_lifetime)
+                taken = bool(await client.set(key, token, nx=True, px=max(1, int(lease * 1000))))
+            except (aioredis.ConnectionError, aioredis.TimeoutError) as err:
+                now = time.monotonic()
+                if outage_since is None:
+                    outage_since = now
+                    logger.warning("Redis unreachable taking the lock of %s (%s); retrying for up to %.0f s",
+                                   conversation_id, err, self.outage_wait)
+                if now - outage_since > self.outage_wait:
+                    raise LockError(f"Error while acquiring lock. Error:\n{err}") from err
+                async with slot_given_up():
+                    await asyncio.sleep(0.2)
+                continue
+            except aioredis.RedisError as err:
+                raise LockError(f"Error while acquiring lock. Error:\n{err}") from err
+            if outage_since is not None:
+                logger.warning("Redis answers again (lock of %s after %.1f s)", conversation_id,
+                               time.monotonic() - outage_since)
+            return taken
+
+    @staticmethod
+    async def _renew(client: aioredis.Redis, key: str, token: str, lease: float, ends: float) -> None:
+        """Extend the lease every third of it while the turn runs, never past `ends`."""
+        while True:
+            await asyncio.sleep(lease / 3)
+            left = ends - time.monotonic()
+            if left <= 0:
+                return
+            try:
+                await client.eval(_RENEW, 1, key, token, max(1, int(min(lease, left) * 1000)))
+            except aioredis.RedisError as err:
+                logger.warning("could not renew the lock %s: %s", key, err)
 
 
 def redis_lock_store_yaml(redis_url: str, key_prefix: str) -> str:

@@ -8,6 +8,9 @@ before Rasa reads its command line. Nothing is patched by importing a module.
   JWTs that are not HS256, lack `exp` or live longer than 24 h; it is given the app's
   `jwt_secret`). It is a security measure, uses only that public function, and so does not
   depend on the version.
+- Always: `rasa.core.agent.load_agent` is wrapped (model_pull.py) so a process whose model
+  server cannot be reached at its start serves its local model instead of none, and names
+  itself when it pulls (which process serves which model). It uses only that public function.
 - The speed-ups rely on private members of Rasa 3.6 (`PRIVATE_MEMBERS`), so `install()` first
   checks the Rasa version and that every one of them is still there. On any other version it
   installs none of them, logs why, and Rasa runs its stock code: slower, the same answers (the
@@ -15,7 +18,9 @@ before Rasa reads its command line. Nothing is patched by importing a module.
   tests/test_rule_states.py). They are:
 - `Domain.states_for_tracker_history`, `RulePolicy._get_possible_keys`: dialogue states once per
   event (rule_states.py);
-- the fast message processor, swapped in when the server has loaded a model (processor.py).
+- the fast message processor, swapped in when the server has loaded a model (processor.py);
+- `Agent._create_tracker_store`: tracker store errors propagate instead of Rasa's silent fallback
+  (`tracker_store_errors_raise` below).
 """
 from __future__ import annotations
 
@@ -37,6 +42,7 @@ PRIVATE_MEMBERS: Tuple[Tuple[str, str, str], ...] = (
     ("rasa.core.policies.rule_policy", "RulePolicy", "_rule_key_to_state"),
     ("rasa.core.processor", "MessageProcessor", "_get_action"),
     ("rasa.engine.runner.dask", "DaskGraphRunner", "_build_dask_graph"),
+    ("rasa.core.agent", "Agent", "_create_tracker_store"),
 )
 
 _state: Optional[bool] = None  # None: not asked yet; True: installed; False: refused
@@ -67,6 +73,9 @@ def install() -> bool:
     if _state is not None:
         return _state
     _guard_rasa_api()
+    from bot.serving import model_pull
+
+    model_pull.install()
     reason = refusal()
     if reason is not None:
         logger.warning("钱包小助手: Rasa speed-ups NOT installed: %s. "
@@ -76,8 +85,34 @@ def install() -> bool:
     from bot.serving import rule_states
 
     rule_states.install()
+    tracker_store_errors_raise()
     _state = True
     return True
+
+
+def _raise(error: Exception) -> None:
+    raise error
+
+
+def tracker_store_errors_raise() -> None:
+    """Rasa wraps every tracker store in `FailSafeTrackerStore`, which turns a database error
+    into "no tracker yet" on reading and into an in-memory copy nobody reads again on saving, and
+    answers as if nothing happened. Measured with a PostgreSQL restart under load: a message
+    retried just after the restart met a dropped pooled connection, was answered without its
+    conversation's history (a 200 with the wrong answer) and its turn was stored over the old
+    one, the user's message lost. With `on_tracker_store_error` (Rasa's own hook) raising, the
+    error reaches the channel, which answers 503 with Retry-After (bot/channels/rest.py)."""
+    from rasa.core.agent import Agent
+    from rasa.core.tracker_store import FailSafeTrackerStore, InMemoryTrackerStore
+
+    def _create_tracker_store(store, domain):
+        if store is not None:
+            store.domain = domain
+        else:
+            store = InMemoryTrackerStore(domain)
+        return FailSafeTrackerStore(store, on_tracker_store_error=_raise)
+
+    Agent._create_tracker_store = staticmethod(_create_tracker_store)
 
 
 def _guard_rasa_api() -> None:

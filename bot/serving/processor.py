@@ -3,18 +3,28 @@ graph runner without dask and dialogue states computed once per event (rule_stat
 
 Everything else (sessions, policies, slots, events, tracker store, locks) is Rasa's own code,
 so a conversation's events are the same as with the stock processor.
+
+One addition: a message whose id is already in its conversation is answered from the tracker,
+not processed again. Behind nginx a message's id is the request's `X-Request-ID` (nginx's
+`$request_id`, or the client's own); when the instance handling it dies mid-turn, nginx sends
+the same request to another instance, and a client that got a retryable error sends it again.
+If the first attempt had already stored its turn, the repeat gets that turn's answers (the bot
+messages after the user message, as Rasa sent them) and nothing is stored twice. Checked under
+the conversation's lock, on the tracker Rasa reads anyway (no extra query).
 """
 from __future__ import annotations
 
 import gc
 import logging
-from typing import Any, Callable, Dict, Optional
+from contextvars import ContextVar
+from typing import Any, Callable, Dict, List, Optional
 
 from rasa.core.actions.action import RemoteAction
 from rasa.core.agent import Agent
-from rasa.core.channels.channel import UserMessage
+from rasa.core.channels.channel import CollectingOutputChannel, OutputChannel, UserMessage
 from rasa.core.processor import MessageProcessor
 from rasa.engine.runner.dask import DaskGraphRunner
+from rasa.shared.core.events import BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.serving.graph_runner import SequentialGraphRunner
@@ -24,6 +34,41 @@ from bot.serving import patches
 from bot.config import settings
 
 logger = logging.getLogger(__name__)
+
+REPEAT_WINDOW = 200
+"""How many of a conversation's latest events are searched for a repeated message id."""
+_checking: ContextVar[Optional[List[Optional[str]]]] = ContextVar("wallet_repeat_check", default=None)
+
+
+class AlreadyAnswered(Exception):
+    """The message was handled before (same message id): these were its answers."""
+
+    def __init__(self, messages: List[Dict[str, Any]]) -> None:
+        super().__init__("message handled before")
+        self.messages = messages
+
+
+def earlier_answers(tracker: DialogueStateTracker, message_id: Optional[str]) -> Optional[List[Dict[str, Any]]]:
+    """The bot messages that followed the user message `message_id` (None: not in the tracker)."""
+    if not message_id:
+        return None
+    events = list(tracker.events)[-REPEAT_WINDOW:]
+    for index in range(len(events) - 1, -1, -1):
+        event = events[index]
+        if isinstance(event, UserUttered) and event.message_id == message_id:
+            answers = []
+            for later in events[index + 1:]:
+                if isinstance(later, UserUttered):
+                    break
+                if isinstance(later, BotUttered):
+                    answers.append(later.message())
+            return answers
+    return None
+
+
+async def send_again(output: OutputChannel, sender_id: str, messages: List[Dict[str, Any]]) -> None:
+    for message in messages:
+        await output.send_response(sender_id, dict(message))
 
 
 class FastMessageProcessor(MessageProcessor):
@@ -42,6 +87,32 @@ class FastMessageProcessor(MessageProcessor):
         if type(processor.graph_runner) is DaskGraphRunner:
             fast.graph_runner = SequentialGraphRunner.adopt(processor.graph_runner)
         return fast
+
+    async def handle_message(self, message: UserMessage) -> Optional[List[Dict[str, Any]]]:
+        """Rasa's, except that a repeated message id is answered from the tracker (see above)."""
+        token = _checking.set([message.message_id])
+        try:
+            return await super().handle_message(message)
+        except AlreadyAnswered as done:
+            logger.info("message %s of %s was handled before: its answers sent again", message.message_id,
+                        message.sender_id)
+            await send_again(message.output_channel, message.sender_id, done.messages)
+            if isinstance(message.output_channel, CollectingOutputChannel):
+                return message.output_channel.messages
+            return None
+        finally:
+            _checking.reset(token)
+
+    async def fetch_tracker_and_update_session(self, sender_id: str, output_channel: Optional[OutputChannel] = None,
+                                               metadata: Optional[Dict] = None) -> DialogueStateTracker:
+        tracker = await super().fetch_tracker_and_update_session(sender_id, output_channel, metadata)
+        pending = _checking.get()
+        if pending and pending[0]:  # the first read of this message's turn (handle_message)
+            message_id, pending[0] = pending[0], None
+            earlier = earlier_answers(tracker, message_id)
+            if earlier is not None:
+                raise AlreadyAnswered(earlier)
+        return tracker
 
     def _inprocess(self, action):
         name = action.name() if action is not None else None

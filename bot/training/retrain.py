@@ -3,9 +3,10 @@
 One job at a time: train a candidate into models/candidates/ (`rasa train`, the arguments of
 scripts/train_if_changed.sh), evaluate current and candidate with `bot eval` (the numbers of
 `make eval`), and if none of accuracy, wrong-answer rate and out-of-scope hand-offs got worse
-(bot/training/eval_gate.py) load it into the running Rasa server (`PUT /model`) and make it
-models/wallet.tar.gz (bot/training/model_switch.py). Otherwise the old model stays in service and
-the job records why.
+(bot/training/eval_gate.py) make it models/wallet.tar.gz and load it on every Rasa server
+(`PUT /model` on each of WALLET_RASA_INSTANCES; pulling workers and instances follow within a pull
+interval: bot/training/model_switch.py). Otherwise the old model stays in service and the job
+records why.
 
 Fast update (default): `rasa train --finetune models/wallet.tar.gz --epoch-fraction 0`. Rasa
 fine-tunes when only examples of existing intents changed; the intent classifier keeps its model

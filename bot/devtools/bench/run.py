@@ -4,7 +4,11 @@ Measured, in this order, with the same simulated users (bot/devtools/bench/load.
   ours      the embedded default `make run` starts: one Rasa process, SQLite, in-memory lock;
   ours-2w   the same with SANIC_WORKERS=2, the Redis lock store and shared state, no keep-alive (as `WORKERS=2 make run`);
   stock     `rasa init` in a temp folder with our .venv (its default config, REST channel);
-  scale-N   the scale-out setup (nginx, N Rasa servers, PostgreSQL, Redis) at the top level.
+  scale-N   the scale-out setup (nginx, N Rasa servers, PostgreSQL, Redis) at the top level;
+  scale-2-mem / scale-2-redis  two instances on a private Redis without and with the shared
+            runtime state (WALLET_REDIS_URL set), with Redis commands per answered message (Redis's
+            total_commands_processed: a Lua script counts once and once per command inside it, so the
+            lock store's 2 round trips per turn, SET NX and a compare-and-delete, count as 4).
 Each bot gets the same 5 s warm-up first (not recorded). Writes reports/bench.json and reports/bench_latency.png, prints the table, the ratio lines
 (ours/stock throughput and p99 at the highest concurrency) and which targets were met.
 """
@@ -134,6 +138,41 @@ def bench_scale_out(instances: List[int], users: int, seconds: float) -> List[Di
     return rows
 
 
+def bench_scale_shared(users: int, seconds: float) -> List[Dict]:
+    """Two instances without and with the shared runtime state in Redis (WALLET_REDIS_URL), on a
+    private redis-server so that its command count is ours alone: what the shared state costs."""
+    import redis
+
+    from bot.devtools.cluster import running_cluster, temporary_schema
+    from bot.devtools.services import PrivateRedis, redis_binary
+
+    if redis_binary() is None:
+        print("  scale-2-mem/redis skipped: redis-server is not installed", flush=True)
+        return []
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        server = PrivateRedis(Path(tmp) / "redis")
+        server.start()
+        client = redis.Redis(host="127.0.0.1", port=server.port)
+        try:
+            for bot, shared in (("scale-2-mem", None), ("scale-2-redis", server.url)):
+                with temporary_schema() as schema, running_cluster(
+                        Path(tmp) / bot, instances=2, schema=schema, redis_url=server.url,
+                        extra_env={"WALLET_REDIS_URL": shared}) as cluster:
+                    url = f"{cluster.url}/webhooks/rest/webhook"
+                    asyncio.run(run_load(url, WARMUP[0], WARMUP[1], scripts_for("ours", 1)))
+                    before = client.info("stats")["total_commands_processed"]
+                    result = asyncio.run(run_load(url, users, seconds, scripts_for("ours")))
+                    commands = client.info("stats")["total_commands_processed"] - before - 1
+                    rss = max(process_tree_peak_rss_mb(i["pid"]) for i in cluster.instances)
+                    rows.append({"bot": bot, **result.summary(), "peak_rss_mb": rss, "startup_s": None,
+                                 "redis_commands_per_msg": round(commands / max(1, len(result.latencies)), 2)})
+                    print(f"  {bot} {users:>3} users: {rows[-1]}", flush=True)
+        finally:
+            server.stop()
+    return rows
+
+
 def sizing(row: Dict, cores: int = 16) -> Dict:
     """What the measured CPU cost per message predicts for a bigger host (CPU-bound, linear)."""
     cpu = row["cpu_ms_per_msg"]
@@ -218,6 +257,8 @@ def main(argv=None) -> int:
     parser.add_argument("--workers", type=int, default=2, help="also measure ours with N Sanic workers (0: skip)")
     parser.add_argument("--scale", default="1,2", help="scale-out instance counts to measure ('' to skip)")
     parser.add_argument("--skip-stock", action="store_true")
+    parser.add_argument("--skip-shared", action="store_true",
+                        help="skip scale-2-mem/scale-2-redis (the cost of the shared state in Redis)")
     parser.add_argument("--out", default=str(ROOT / "reports"))
     args = parser.parse_args(argv)
     levels = [int(u) for u in args.users.split(",")]
@@ -229,6 +270,8 @@ def main(argv=None) -> int:
     scale = [int(n) for n in args.scale.split(",") if n.strip()]
     if scale:
         rows += bench_scale_out(scale, max(levels), args.seconds)
+    if not args.skip_shared:
+        rows += bench_scale_shared(max(levels), args.seconds)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     print(f"\n{'bot':<9}{'users':>6}{'msg/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}{'RSS MB':>8}")
@@ -236,7 +279,17 @@ def main(argv=None) -> int:
         print(f"{r['bot']:<9}{r['users']:>6}{r['throughput_msg_s']:>9}{r['p50_ms']:>9}{r['p95_ms']:>9}"
               f"{r['p99_ms']:>9}{r['error_rate']:>8}{r['peak_rss_mb']:>8}")
     report = {"rows": rows, "seconds_per_level": args.seconds, "verdict": verdict(rows, levels)}
-    scale_rows = [r for r in rows if r["bot"].startswith("scale-")]
+    shared = {r["bot"]: r for r in rows if r["bot"] in ("scale-2-mem", "scale-2-redis")}
+    if len(shared) == 2:
+        mem, red = shared["scale-2-mem"], shared["scale-2-redis"]
+        report["shared_state_cost"] = {
+            "throughput_ratio": round(red["throughput_msg_s"] / mem["throughput_msg_s"], 3) if mem["throughput_msg_s"] else None,
+            "p99_ms": [mem["p99_ms"], red["p99_ms"]],
+            "redis_commands_per_msg": [mem["redis_commands_per_msg"], red["redis_commands_per_msg"]]}
+        print(f"\nshared state in Redis: throughput x{report['shared_state_cost']['throughput_ratio']}, "
+              f"p99 {mem['p99_ms']} -> {red['p99_ms']} ms, Redis commands per message "
+              f"{mem['redis_commands_per_msg']} -> {red['redis_commands_per_msg']}")
+    scale_rows = [r for r in rows if r["bot"] in [f"scale-{n}" for n in scale]]
     if len(scale_rows) > 1 and scale_rows[0]["throughput_msg_s"]:
         growth = scale_rows[-1]["throughput_msg_s"] / scale_rows[0]["throughput_msg_s"]
         report["scale_out_growth"] = round(growth, 2)
