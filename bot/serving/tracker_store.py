@@ -88,7 +88,8 @@ class _SqliteFile:
             newest, written = conn.execute(self._written, (sender_id, after)).fetchone()
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             raise
         return newest, written
 
