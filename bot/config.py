@@ -39,6 +39,8 @@ ENVIRONMENT: Dict[str, str] = {
     "WALLET_PARSE_CACHE": "parsed messages kept per process (default 20000; 0 = off)",
     "WALLET_TRACKER_CACHE": "conversations the tracker store keeps in memory (default 2000)",
     "WALLET_TURN_SLOTS": "user turns in progress per process (default 2; 0 = no gate)",
+    "WALLET_BLAS_THREADS": "BLAS/OpenMP threads of a serving process (default 1; 0 = the libraries' own)",
+    "WALLET_LOOP_LAG_LOG": "seconds between log lines of the event loop's lag (default 60; 0 = none)",
     "WALLET_SOCKETIO_REDIS": "redis://… relays socket.io pushes between processes",
     "WALLET_PG_URL": "PostgreSQL of the scale-out (default postgresql://postgres@127.0.0.1:5432/test)",
     "WALLET_REDIS_URL": "Redis of workers and the scale-out (default redis://127.0.0.1:6379/1); when set, "
@@ -109,6 +111,8 @@ class Settings:
     parse_cache_size: int = 20000
     tracker_cache_size: int = 2000
     turn_slots: int = 2
+    loop_lag_log_seconds: int = 60
+    blas_threads: int = 1
     socketio_redis: str = ""
     rasa_instances: tuple = ()
     pg_url: str = "postgresql://postgres@127.0.0.1:5432/test"
@@ -181,6 +185,8 @@ def load_settings() -> Settings:
         parse_cache_size=_env_int("WALLET_PARSE_CACHE", Settings.parse_cache_size),
         tracker_cache_size=_env_int("WALLET_TRACKER_CACHE", Settings.tracker_cache_size, minimum=1),
         turn_slots=_env_int("WALLET_TURN_SLOTS", Settings.turn_slots),
+        blas_threads=_env_int("WALLET_BLAS_THREADS", Settings.blas_threads),
+        loop_lag_log_seconds=_env_int("WALLET_LOOP_LAG_LOG", Settings.loop_lag_log_seconds),
         socketio_redis=_env("WALLET_SOCKETIO_REDIS"),
         rasa_instances=tuple(u.strip().rstrip("/") for u in _env("WALLET_RASA_INSTANCES").split(",") if u.strip()),
         pg_url=_env("WALLET_PG_URL", Settings.pg_url),

@@ -109,3 +109,29 @@ def test_a_wording_shared_by_two_questions_is_refused(faq, tmp_path):
     second["phrasings"].append(first["phrasings"][0])
     with pytest.raises(FaqError, match="is also one of"):
         parse_faq(tmp_path / "faq.yml", raw)
+
+
+def test_a_messages_vectors_are_the_vectorizers_to_the_bit(faq):
+    """The matcher computes a message's TF-IDF itself (no sklearn call per message) and builds
+    the question classifiers' input directly: both must be exactly what sklearn produced."""
+    import numpy as np
+    from scipy.sparse import csr_matrix, hstack
+
+    from bot.faq.match import ENCODER_THREADS, index_for
+    from bot.sentence_vectors import encode
+    from bot.text import normalize_text
+
+    index = index_for(faq)
+    texts = [w for t in faq.topics.values() for q in t.questions for w in (q.question, *q.phrasings)][::7]
+    texts += ["", "   ", "ABC abc Abc", "！！！", "退款 退款 退款 退款", "今天天气怎么样", "zzzz"]
+    for text in texts:
+        normal = normalize_text(text)
+        expected = index._vectorizer.transform([normal])
+        query = index._query(text)
+        assert np.array_equal(query.indices, expected.indices) and np.array_equal(query.values, expected.data), text
+        assert np.array_equal(query.words_dense, expected.toarray().ravel()), text
+        features = hstack([expected, csr_matrix(encode([normal], ENCODER_THREADS)[:1])]).tocsr()
+        built = query.features()
+        assert built.shape == features.shape, text
+        for part in ("indptr", "indices", "data"):
+            assert np.array_equal(getattr(built, part), getattr(features, part)), (text, part)

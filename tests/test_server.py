@@ -148,3 +148,13 @@ def test_conversation_survives_bad_input(server):
     user = f"u-{uuid.uuid4()}"
     requests.post(f"{server['rasa']}/webhooks/rest/webhook", data=b'{"sender": "%s", "message": 1}' % user.encode(), timeout=30)
     assert "钱包小助手" in texts(chat(server, user, "你好"))
+
+
+def test_the_health_endpoint_reports_the_event_loops_lag(server):
+    """Measured from the start (bot/serving/loop_lag.py): the numbers are there without a profiler."""
+    chat(server, f"u-{uuid.uuid4()}", "你好")
+    body = requests.get(f"{server['rasa']}/webhooks/rest/", params={"lag_window": 60}, timeout=10).json()
+    assert body["status"] == "ok"
+    lag = body["loop_lag"]
+    assert lag["samples"] > 0 and 0 <= lag["p50_ms"] <= lag["p99_ms"] <= lag["max_ms"]
+    assert lag["window_s"] == 60 and lag["interval_ms"] == 50

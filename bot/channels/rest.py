@@ -35,6 +35,7 @@ from bot.channels.payload import PayloadError, parse_chat_payload
 from bot.security.clients import client_address, is_local_tool
 from bot.security.rate_limit import Caller, RateLimited, check_client, check_new_session
 from bot.security.tokens import issue_session, verify_session
+from bot.serving.loop_lag import health_status
 from bot.serving.processor import install_on_start
 
 logger = logging.getLogger(__name__)
@@ -59,8 +60,8 @@ class WalletRestInput(RestInput):
         install_on_start(webhook, prepare=prepare)
 
         @webhook.route("/", methods=["GET"])
-        async def health(_: Request) -> HTTPResponse:
-            return response.json({"status": "ok"})
+        async def health(request: Request) -> HTTPResponse:
+            return response.json(health_status(request.args.get("lag_window")))
 
         @webhook.route("/session", methods=["POST"])
         async def new_session(request: Request) -> HTTPResponse:

@@ -28,6 +28,7 @@ from bot.faq.store import shared_store
 from bot.security.clients import widget_address
 from bot.security.rate_limit import Caller, RateLimited, check_client, check_new_session
 from bot.security.tokens import issue_session, verify_session
+from bot.serving.loop_lag import health_status, start_monitor
 from bot.serving.processor import ensure_fast_processor
 from bot.config import settings
 
@@ -122,11 +123,12 @@ class WalletSocketIOInput(SocketIOInput):
         @webhook.listener("after_server_start")
         async def keep_app(app, _loop) -> None:
             state["app"] = app
+            start_monitor()
             ensure_fast_processor(getattr(app.ctx, "agent", None))
 
         @webhook.route("/", methods=["GET"])
-        async def health(_: Request):
-            return response.json({"status": "ok"})
+        async def health(request: Request):
+            return response.json(health_status(request.args.get("lag_window")))
 
         from bot.notices.api import public_notices
 

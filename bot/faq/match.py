@@ -27,7 +27,7 @@ tuned on ../shared/eval.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import warnings
 
@@ -100,53 +100,143 @@ class QuestionIndex:
             self._vectorizer = TfidfVectorizer(analyzer="char", ngram_range=(1, 3), sublinear_tf=True)
             self._matrix = self._vectorizer.fit_transform(texts)
             self._meaning = sentence_vectors(texts)
+        # Each group of rows a message is scored against (one topic's questions, its overview
+        # phrasings, every question), cut out once here: cutting them per message (fancy
+        # indexing of both matrices) was most of a pick's time (bench profile, 2026-11-30).
+        self._blocks: Dict[Tuple[str, ...], Tuple[List[int], Any, np.ndarray]] = {}
+        if self._vectorizer is not None:
+            groups = {("questions", t): rows for t, rows in self._rows.items()}
+            groups.update({("overview", t): rows for t, rows in self._overview_rows.items()})
+            groups[("all",)] = [row for rows in self._rows.values() for row in rows]
+            self._blocks = {key: (rows, self._matrix[rows], np.ascontiguousarray(self._meaning[rows]))
+                            for key, rows in groups.items() if rows}
+        self._last: Tuple[Optional[str], Optional[_Query]] = (None, None)
+        self._tfidf: Optional[_TfidfRow] = None
         self._classifiers: Dict[str, Optional[LogisticRegression]] = {
             topic: question_classifier(self._features(rows), [self._owners[r].id for r in rows])
             for topic, rows in self._rows.items()}
 
-    def _features(self, rows: List[int], text: Optional[str] = None):
-        """Stored wordings' rows (or one new text): TF-IDF beside the sentence vector."""
-        if text is None:
-            return hstack([self._matrix[rows], csr_matrix(self._meaning[rows])]).tocsr()
+    def _features(self, rows: List[int]):
+        """Stored wordings' rows: TF-IDF beside the sentence vector."""
+        return hstack([self._matrix[rows], csr_matrix(self._meaning[rows])]).tocsr()
+
+    def _query(self, text: str) -> "_Query":
+        """The message's vectors, computed once: a pick asks for the topic's ranking and its
+        overview score of the same message (the last message's are kept)."""
+        last_text, last = self._last
+        if last is not None and last_text == text:
+            return last
         normal = normalize_text(text)
-        return hstack([self._vectorizer.transform([normal]),
-                       csr_matrix(encode([normal], ENCODER_THREADS)[:1])]).tocsr()
+        if self._tfidf is None:
+            self._tfidf = _TfidfRow(self._vectorizer)
+        indices, values = self._tfidf(normal)
+        query = _Query(indices, values, encode([normal], ENCODER_THREADS)[0], self._tfidf.size)
+        query.words_dense = self._tfidf.dense(indices, values)
+        self._last = (text, query)
+        return query
 
     def rank(self, topic: str, text: str) -> List[Match]:
         """The topic's questions, most probable first, each with its best wording's score."""
-        matches = self._rank([topic], text)
+        matches = self._rank(("questions", topic), text)
         classifier = self._classifiers.get(topic)
         if classifier is None or not matches:
             return matches
-        probability = dict(zip(classifier.classes_, classifier.predict_proba(self._features([], text))[0]))
+        probability = dict(zip(classifier.classes_, classifier.predict_proba(self._query(text).features())[0]))
         matches = [Match(m.question, m.score, float(probability.get(m.question.id, 0.0))) for m in matches]
         return sorted(matches, key=lambda m: -m.probability)
 
     def rank_all(self, text: str) -> List[Match]:
         """Every topic's questions, best first (for a message no topic was sure of)."""
-        return self._rank(list(self._rows), text)
+        return self._rank(("all",), text)
 
     def overview_score(self, topic: str, text: str) -> float:
         """How closely the message just names the topic (its best overview phrasing's score)."""
-        rows = self._overview_rows.get(topic, [])
-        return float(self._scores(rows, text).max()) if rows and self._vectorizer is not None else 0.0
+        block = self._blocks.get(("overview", topic))
+        return float(self._scores(block, text).max()) if block is not None else 0.0
 
-    def _scores(self, rows: List[int], text: str) -> np.ndarray:
-        normal = normalize_text(text)
-        words = (self._matrix[rows] @ self._vectorizer.transform([normal]).T).toarray().ravel()
-        meaning = self._meaning[rows] @ encode([normal], ENCODER_THREADS)[0]
-        return TFIDF_WEIGHT * words + (1 - TFIDF_WEIGHT) * meaning
+    def _scores(self, block, text: str) -> np.ndarray:
+        _, words, meaning = block
+        query = self._query(text)
+        return TFIDF_WEIGHT * (words @ query.words_dense) + (1 - TFIDF_WEIGHT) * (meaning @ query.meaning)
 
-    def _rank(self, topics: List[str], text: str) -> List[Match]:
-        rows = [row for topic in topics for row in self._rows.get(topic, ())]
-        if not rows or self._vectorizer is None:
+    def _rank(self, key: Tuple[str, ...], text: str) -> List[Match]:
+        block = self._blocks.get(key)
+        if block is None:
             return []
         best: Dict[str, Match] = {}
-        for row, score in zip(rows, self._scores(rows, text)):
+        for row, score in zip(block[0], self._scores(block, text)):
             question = self._owners[row]
             if question is not None and (question.id not in best or score > best[question.id].score):
                 best[question.id] = Match(question, float(score))
         return sorted(best.values(), key=lambda m: -m.score)
+
+
+class _TfidfRow:
+    """The fitted vectorizer's `transform` of one text, without its per-call overhead.
+
+    sklearn's transform checks the fit, builds a count matrix, multiplies it by the IDF as a
+    diagonal matrix and normalises it, with a dozen sparse-matrix objects on the way: ~0.3 ms,
+    about 8 % of the server's CPU per message in the burst profile of 2026-11-30. Here the same
+    arithmetic on one text: the analyzer's n-grams counted against the vocabulary, 1 + log(count)
+    (sublinear tf), times the IDF, divided by the L2 norm summed in the order sklearn sums it
+    (its product leaves the indices in descending order). The result is the same to the bit
+    (tests/test_faq_match.py compares it with the vectorizer's).
+    """
+
+    def __init__(self, vectorizer: TfidfVectorizer) -> None:
+        self.analyze = vectorizer.build_analyzer()
+        self.vocabulary = vectorizer.vocabulary_
+        self.idf = np.asarray(vectorizer.idf_, dtype=np.float64)
+        self.size = len(self.idf)
+
+    def __call__(self, normal: str) -> Tuple[np.ndarray, np.ndarray]:
+        """(indices in descending order, values): the text's TF-IDF row as sklearn stores it."""
+        counts: Dict[int, int] = {}
+        vocabulary = self.vocabulary
+        for gram in self.analyze(normal):
+            j = vocabulary.get(gram)
+            if j is not None:
+                counts[j] = counts.get(j, 0) + 1
+        indices = np.array(sorted(counts, reverse=True), dtype=np.int32)
+        values = np.array([counts[j] for j in indices.tolist()], dtype=np.float64)
+        np.log(values, out=values)
+        values += 1.0
+        values *= self.idf[indices]
+        total = 0.0
+        for value in values.tolist():
+            total += value * value
+        if total != 0.0:
+            values /= np.sqrt(total)
+        return indices, values
+
+    def dense(self, indices: np.ndarray, values: np.ndarray) -> np.ndarray:
+        row = np.zeros(self.size, dtype=np.float64)
+        row[indices] = values
+        return row
+
+
+class _Query:
+    """One message as the index compares it: TF-IDF (as stored by sklearn, and dense) and
+    sentence vector."""
+
+    __slots__ = ("indices", "values", "size", "words_dense", "meaning", "_features")
+
+    def __init__(self, indices: np.ndarray, values: np.ndarray, meaning: np.ndarray, size: int = 0) -> None:
+        self.indices, self.values, self.meaning = indices, values, meaning
+        self.size = size
+        self.words_dense = None
+        self._features = None
+
+    def features(self):
+        """The question classifiers' input, TF-IDF beside the sentence vector, as
+        `hstack([tfidf, csr_matrix(meaning)]).tocsr()` stores it (same entries, same order)."""
+        if self._features is None:
+            nonzero = np.flatnonzero(self.meaning)
+            indices = np.concatenate([self.indices, self.size + nonzero]).astype(np.int32)
+            data = np.concatenate([self.values, self.meaning[nonzero].astype(np.float64)])
+            self._features = csr_matrix((data, indices, np.array([0, len(data)], dtype=np.int32)),
+                                        shape=(1, self.size + len(self.meaning)))
+        return self._features
 
 
 _cache: List[QuestionIndex] = []

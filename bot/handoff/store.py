@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.errors import StaffError
 from bot.db.engine import engine_for
+from bot.db.fast_reads import first_row_reader
 from bot.db.models import AuditEntry, Ticket, TicketMessage, iso, utcnow
 from bot.handoff.queue import priority_for
 
@@ -86,10 +87,16 @@ class TicketStore:
     def __init__(self, url: str) -> None:
         self.engine = engine_for(url)
         self._session = sessionmaker(self.engine, expire_on_commit=False, future=True)
+        self._read = first_row_reader(self.engine)  # SQLite file: the per-message reads skip SQLAlchemy
+
+    def _first(self, statement, params: Dict[str, Any]):
+        if self._read is not None:
+            return self._read(statement.text, params)
+        with self.engine.connect() as connection:
+            return connection.execute(statement, params).first()
 
     def _exists(self, statement, **params: Any) -> bool:
-        with self.engine.connect() as connection:
-            return connection.execute(statement, params).first() is not None
+        return self._first(statement, params) is not None
 
     # -- user side -------------------------------------------------------------------------
     def open_ticket(self, request: HandoffRequest) -> Tuple[Dict[str, Any], bool]:
@@ -220,9 +227,12 @@ class TicketStore:
 
     def anything_for(self, conversation_id: str) -> Tuple[bool, bool]:
         """(undelivered agent/system messages?, active ticket or one awaiting a rating?)"""
-        with self.engine.connect() as connection:
-            outbox, ticket = connection.execute(_ANYTHING, {"c": conversation_id, "no": False, "yes": True}).one()
+        outbox, ticket = self._first(_ANYTHING, {"c": conversation_id, "no": False, "yes": True})
         return bool(outbox), bool(ticket)
+
+    def has_outbox(self, conversation_id: str) -> bool:
+        """Undelivered agent/system messages for this conversation? (a read)"""
+        return self._exists(_HAS_OUTBOX, c=conversation_id, no=False)
 
     def take_outbox(self, conversation_id: str) -> List[Dict[str, Any]]:
         """Agent/system messages not yet delivered to the user; marks them delivered."""

@@ -28,6 +28,8 @@ from rasa.shared.core.events import BotUttered, UserUttered
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.serving.graph_runner import SequentialGraphRunner
+from bot.serving.loop_lag import start_monitor
+from bot.serving import native_threads
 from bot.serving.inprocess_actions import InProcessAction, executor, inprocess_enabled
 from bot.serving.parse_cache import ParseCache, cache_size
 from bot.serving import patches
@@ -175,10 +177,13 @@ async def warm_up(agent: Optional[Agent], prepare: Optional[Callable[[], Any]] =
 
 def install_on_start(blueprint, prepare: Optional[Callable[[], Any]] = None) -> None:
     """Swap in our processor as soon as the server has loaded the model (also for calls of
-    Rasa's HTTP API that come before any chat message), then warm the process up."""
+    Rasa's HTTP API that come before any chat message), give it one BLAS thread
+    (native_threads.py), warm it up, and start measuring its event loop's lag (loop_lag.py)."""
 
     @blueprint.listener("after_server_start")
     async def _fast_processor(app, _loop) -> None:
+        start_monitor()
+        native_threads.limit()
         agent = getattr(app.ctx, "agent", None)
         ensure_fast_processor(agent)
         try:

@@ -9,8 +9,11 @@ Measured, in this order, with the same simulated users (bot/devtools/bench/load.
             runtime state (WALLET_REDIS_URL set), with Redis commands per answered message (Redis's
             total_commands_processed: a Lua script counts once and once per command inside it, so the
             lock store's 2 round trips per turn, SET NX and a compare-and-delete, count as 4).
-Each bot gets the same 5 s warm-up first (not recorded). Writes reports/bench.json and reports/bench_latency.png, prints the table, the ratio lines
-(ours/stock throughput and p99 at the highest concurrency) and which targets were met.
+Each bot gets the same 5 s warm-up first (not recorded), then the steady levels (--users), then
+the peak-day bursts (--burst, bot/devtools/bench/burst.py: N users open new conversations at the
+same instant and chat, each burst --burst-runs times), on the same server. Writes
+reports/bench.json and reports/bench_latency.png, prints the tables, the ratio lines (ours/stock
+throughput and p99 at the highest concurrency and in the 50-user burst) and which targets were met.
 """
 from __future__ import annotations
 
@@ -28,11 +31,14 @@ from typing import Dict, List, Optional
 
 import requests
 
+from bot.devtools.bench.burst import BurstPlan, burst_verdict, format_rows, print_burst_verdict, run_bursts, slowest_lines
 from bot.devtools.bench.load import cpu_seconds, pids_named, process_tree, process_tree_peak_rss_mb, run_load, scripts_for
 from bot.config import ROOT
 
 TARGETS = {"ratio_throughput": 10.0, "ratio_resolved": 5.0, "p99_ms_at_max": 300.0, "p99_ms_resolved": 500.0,
-           "p50_ms_at_1": 40.0, "startup_s": 20.0, "rss_mb": 1200.0}
+           "p50_ms_at_1": 40.0, "startup_s": 20.0, "rss_mb": 1200.0,
+           # the peak-day burst (issue 19): the default single process at 50 users
+           "burst_users": 50, "burst_p99_ms": 500.0, "burst_ratio": 10.0}
 
 
 # As scripts/run.sh starts several workers: they share one listening socket, and a kept-alive
@@ -45,7 +51,8 @@ WARMUP = (5, 5.0)  # users, seconds: every bot gets the same unrecorded warm-up
 
 
 def _measure(url: str, bot: str, kind: str, levels: List[int], seconds: float, pid: int,
-             startup_s: Optional[float] = None) -> List[Dict]:
+             startup_s: Optional[float] = None, burst: Optional[BurstPlan] = None,
+             lag_url: Optional[str] = None) -> List[Dict]:
     rows = []
     asyncio.run(run_load(f"{url}/webhooks/rest/webhook", WARMUP[0], WARMUP[1], scripts_for(kind, seed=1)))
     for users in levels:
@@ -53,6 +60,8 @@ def _measure(url: str, bot: str, kind: str, levels: List[int], seconds: float, p
         rows.append({"bot": bot, **result.summary(), "peak_rss_mb": process_tree_peak_rss_mb(pid),
                      "startup_s": startup_s})
         print(f"  {bot:<8} {users:>3} users: {rows[-1]}", flush=True)
+    if burst is not None:
+        run_bursts(f"{url}/webhooks/rest/webhook", bot, kind, burst, lag_url=lag_url)
     return rows
 
 
@@ -70,7 +79,7 @@ def first_answer_after(url: str, started: float, timeout: float = 240) -> float:
     raise TimeoutError(url)
 
 
-def bench_ours(levels: List[int], seconds: float, workers: int = 1) -> List[Dict]:
+def bench_ours(levels: List[int], seconds: float, workers: int = 1, burst: Optional[BurstPlan] = None) -> List[Dict]:
     sys.path.insert(0, str(ROOT))
     from bot.devtools.cluster import DEFAULT_REDIS
     from bot.serving.lock_store import redis_lock_store_yaml
@@ -88,10 +97,12 @@ def bench_ours(levels: List[int], seconds: float, workers: int = 1) -> List[Dict
     with tempfile.TemporaryDirectory() as tmp, running_assistant(
             Path(tmp), console=False, extra_env=extra_env, endpoints_extra=extra_endpoints) as urls:
         startup = first_answer_after(urls["rasa"], started)
-        return _measure(urls["rasa"], bot, "ours", levels, seconds, urls["rasa_pid"], startup)
+        # the loop lag is read from the process (with two workers: whichever answers)
+        return _measure(urls["rasa"], bot, "ours", levels, seconds, urls["rasa_pid"], startup, burst,
+                        lag_url=f"{urls['rasa']}/webhooks/rest/")
 
 
-def bench_stock(levels: List[int], seconds: float) -> List[Dict]:
+def bench_stock(levels: List[int], seconds: float, burst: Optional[BurstPlan] = None) -> List[Dict]:
     """`rasa init` in a temp folder with our .venv: its default config, REST channel, English."""
     rasa = str(Path(sys.executable).parent / "rasa")
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONWARNINGS": "ignore"}
@@ -107,14 +118,15 @@ def bench_stock(levels: List[int], seconds: float) -> List[Dict]:
                                 cwd=tmp, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)
         try:
             wait_up(f"http://127.0.0.1:{port}/", proc, log)
-            return _measure(f"http://127.0.0.1:{port}", "stock", "stock", levels, seconds, proc.pid)
+            return _measure(f"http://127.0.0.1:{port}", "stock", "stock", levels, seconds, proc.pid, burst=burst)
         finally:
             proc.terminate()
             proc.wait(timeout=30)
 
 
-def bench_scale_out(instances: List[int], users: int, seconds: float) -> List[Dict]:
-    """The nginx + PostgreSQL + Redis setup with 1, 2, … Rasa servers, at one concurrency."""
+def bench_scale_out(instances: List[int], users: Optional[int], seconds: float, burst: Optional[BurstPlan] = None) -> List[Dict]:
+    """The nginx + PostgreSQL + Redis setup with 1, 2, … Rasa servers, at one concurrency (and
+    the bursts, through nginx)."""
     from bot.devtools.cluster import running_cluster, temporary_schema
 
     rows = []
@@ -122,6 +134,10 @@ def bench_scale_out(instances: List[int], users: int, seconds: float) -> List[Di
         with tempfile.TemporaryDirectory() as tmp, temporary_schema() as schema, \
                 running_cluster(Path(tmp), instances=n, schema=schema) as cluster:
             asyncio.run(run_load(f"{cluster.url}/webhooks/rest/webhook", WARMUP[0], WARMUP[1], scripts_for("ours", 1)))
+            if users is None:  # bursts only
+                run_bursts(f"{cluster.url}/webhooks/rest/webhook", f"scale-{n}", "ours", burst,
+                           lag_url=f"{cluster.instances[0]['url']}/webhooks/rest/")
+                continue
             parts = {"rasa": [p for i in cluster.instances for p in process_tree(i["pid"])],
                      "nginx": process_tree(cluster.nginx_pid), "postgres": pids_named("postgres"),
                      "redis": pids_named("redis-server")}
@@ -135,6 +151,9 @@ def bench_scale_out(instances: List[int], users: int, seconds: float) -> List[Di
             rows.append({"bot": f"scale-{n}", **result.summary(), "peak_rss_mb": rss, "startup_s": None,
                          "cpu_ms_per_msg": cpu})
             print(f"  scale-{n}  {users:>3} users: {rows[-1]}", flush=True)
+            if burst is not None:
+                run_bursts(f"{cluster.url}/webhooks/rest/webhook", f"scale-{n}", "ours", burst,
+                           lag_url=f"{cluster.instances[0]['url']}/webhooks/rest/")
     return rows
 
 
@@ -252,33 +271,41 @@ def print_verdict(report: Dict, levels: List[int]) -> None:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--users", default="1,20,50")
+    parser.add_argument("--users", default="1,20,50", help="steady levels ('' to skip)")
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--workers", type=int, default=2, help="also measure ours with N Sanic workers (0: skip)")
     parser.add_argument("--scale", default="1,2", help="scale-out instance counts to measure ('' to skip)")
     parser.add_argument("--skip-stock", action="store_true")
     parser.add_argument("--skip-shared", action="store_true",
                         help="skip scale-2-mem/scale-2-redis (the cost of the shared state in Redis)")
+    parser.add_argument("--burst", default="50,200", help="users of the peak-day bursts ('' to skip)")
+    parser.add_argument("--burst-runs", type=int, default=3, help="each burst this many times per bot")
+    parser.add_argument("--burst-messages", type=int, default=20, help="messages per user in a burst")
+    parser.add_argument("--burst-conversation", type=int, default=8, help="a new conversation every N messages")
     parser.add_argument("--out", default=str(ROOT / "reports"))
     args = parser.parse_args(argv)
-    levels = [int(u) for u in args.users.split(",")]
-    rows = bench_ours(levels, args.seconds)
+    levels = [int(u) for u in args.users.split(",") if u.strip()]
+    sizes = [int(u) for u in args.burst.split(",") if u.strip()]
+    burst = BurstPlan(sizes, args.burst_runs, args.burst_messages, args.burst_conversation) if sizes else None
+    rows = bench_ours(levels, args.seconds, burst=burst)
     if args.workers > 1:
-        rows += bench_ours(levels, args.seconds, workers=args.workers)
+        rows += bench_ours(levels, args.seconds, workers=args.workers, burst=burst)
     if not args.skip_stock:
-        rows += bench_stock(levels, args.seconds)
+        rows += bench_stock(levels, args.seconds, burst=burst)
     scale = [int(n) for n in args.scale.split(",") if n.strip()]
     if scale:
-        rows += bench_scale_out(scale, max(levels), args.seconds)
-    if not args.skip_shared:
+        rows += bench_scale_out(scale, max(levels) if levels else None, args.seconds, burst=burst)
+    if not args.skip_shared and levels:
         rows += bench_scale_shared(max(levels), args.seconds)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    print(f"\n{'bot':<9}{'users':>6}{'msg/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}{'RSS MB':>8}")
-    for r in rows:
-        print(f"{r['bot']:<9}{r['users']:>6}{r['throughput_msg_s']:>9}{r['p50_ms']:>9}{r['p95_ms']:>9}"
-              f"{r['p99_ms']:>9}{r['error_rate']:>8}{r['peak_rss_mb']:>8}")
-    report = {"rows": rows, "seconds_per_level": args.seconds, "verdict": verdict(rows, levels)}
+    report: Dict = {"rows": rows, "seconds_per_level": args.seconds, "load_avg": os.getloadavg()}
+    if levels:
+        print(f"\n{'bot':<9}{'users':>6}{'msg/s':>9}{'p50 ms':>9}{'p95 ms':>9}{'p99 ms':>9}{'errors':>8}{'RSS MB':>8}")
+        for r in rows:
+            print(f"{r['bot']:<9}{r['users']:>6}{r['throughput_msg_s']:>9}{r['p50_ms']:>9}{r['p95_ms']:>9}"
+                  f"{r['p99_ms']:>9}{r['error_rate']:>8}{r['peak_rss_mb']:>8}")
+        report["verdict"] = verdict(rows, levels)
     shared = {r["bot"]: r for r in rows if r["bot"] in ("scale-2-mem", "scale-2-redis")}
     if len(shared) == 2:
         mem, red = shared["scale-2-mem"], shared["scale-2-redis"]
@@ -297,9 +324,21 @@ def main(argv=None) -> int:
     if scale_rows:
         report["sizing"] = sizing(scale_rows[-1])
         print(report["sizing"]["text"])
-    print_verdict(report["verdict"], levels)
-    (out / "bench.json").write_text(json.dumps(report, indent=1))
-    plot(rows, out / "bench_latency.png")
-    print(f"\nreport: {out / 'bench.json'}, plot: {out / 'bench_latency.png'}")
+    if levels:
+        print_verdict(report["verdict"], levels)
+    if burst is not None and burst.rows:
+        print(f"\npeak-day bursts ({burst.messages} messages per user, a new conversation every "
+              f"{burst.per_conversation}; opening = sent in the first second):")
+        print("\n".join(format_rows(burst.rows)))
+        for row in burst.rows:
+            print(f"  slowest of {row['bot']}, {row['users']} users, run {row['run']}:")
+            print("\n".join(slowest_lines(row, "all", 3)))
+        report["bursts"] = burst.rows
+        report["burst_verdict"] = burst_verdict(burst.rows, TARGETS["burst_users"], TARGETS["burst_p99_ms"],
+                                                TARGETS["burst_ratio"])
+        print_burst_verdict(report["burst_verdict"])
+    (out / "bench.json").write_text(json.dumps(report, indent=1, ensure_ascii=False))
+    if levels:
+        plot(rows, out / "bench_latency.png")
+    print(f"\nreport: {out / 'bench.json'}" + (f", plot: {out / 'bench_latency.png'}" if levels else ""))
     return 0
-
