@@ -46,8 +46,13 @@ def test_widget_end_to_end(tmp_path, size):
         assert page.is_hidden("#wallet-chat .wc-typing"), "and is gone once the answer is there"
         texts = bot_texts(page)
         assert any("工作日" in t for t in texts) and texts[-1] == "这个回答解决您的问题了吗？"
-        follow_up = page.query_selector_all("#wallet-chat .wc-msg:nth-last-child(2) .wc-button:not([disabled])")
+        # every button of the answer rides on its last message (bot/channels/socketio_output.py):
+        # 是/否 first, then the follow-up topics
+        last = page.query_selector_all("#wallet-chat .wc-msg:last-child .wc-button:not([disabled])")
+        assert [b.inner_text() for b in last[:2]] == ["是", "否"]
+        follow_up = [b for b in last[2:] if b.inner_text() != "转人工"]
         assert follow_up, "the FAQ answer offers follow-up topics"
+        assert not page.query_selector_all("#wallet-chat .wc-msg:nth-last-child(2) .wc-button")
         count = len(bot_texts(page))
         follow_up[0].click()
         wait_bot_count(page, count + 2)
