@@ -44,3 +44,28 @@ def test_a_file_that_is_no_model_is_refused(tmp_path):
     (tmp_path / "junk.tar.gz").write_bytes(b"not a tar")
     with pytest.raises(SwitchError):
         model_id_of(tmp_path / "junk.tar.gz")
+
+
+@pytest.mark.model
+def test_a_process_whose_model_server_is_down_serves_its_local_model():
+    """Rasa ignores `-m` when a model server is configured: started while the console is down it
+    would serve nothing. It serves the local file, fingerprinted as the model server would."""
+    import asyncio
+
+    from rasa.core.utils import AvailableEndpoints
+    from rasa.utils.endpoints import EndpointConfig
+
+    from bot.devtools.cluster import free_port
+    from bot.serving import model_pull
+    from tests.conftest import MODEL, require_model
+
+    require_model()
+    model_pull.install()
+    import rasa.core.agent as agent_module
+
+    endpoints = AvailableEndpoints(model=EndpointConfig(f"http://127.0.0.1:{free_port()}/model",
+                                                        wait_time_between_pulls=0))
+    agent = asyncio.run(agent_module.load_agent(model_path=str(MODEL), endpoints=endpoints))
+    assert agent.processor is not None
+    assert agent.fingerprint == etag(model_fingerprint(MODEL)) == etag(agent.model_id)
+    assert endpoints.model.headers[model_pull.PROCESS_HEADER] == model_pull.process_name()
