@@ -235,3 +235,136 @@ def test_unreachable_redis_fails_after_the_outage_wait():
     with pytest.raises(LockError):
         asyncio.run(main())
     assert 1 <= time.monotonic() - started < 5
+
+
+# -- the lock taken ahead, in the shared state's round trip --------------------------------------------
+
+@pytest.fixture
+def shared_on_lock_redis(monkeypatch):
+    """The shared state on the lock store's Redis server and database (as every launcher sets it)."""
+    from bot.config import reload_settings
+
+    monkeypatch.setenv("WALLET_REDIS_URL", "redis://127.0.0.1:6379/1")
+    monkeypatch.setenv("WALLET_REDIS_PREFIX", f"claim{uuid.uuid4().hex[:6]}:")
+    reload_settings()
+    yield
+    monkeypatch.delenv("WALLET_REDIS_URL")
+    reload_settings()
+
+
+def _sets(client: redis.Redis) -> int:
+    return client.info("commandstats").get("cmdstat_set", {}).get("calls", 0)
+
+
+def test_a_claimed_lock_is_adopted_without_a_round_trip_of_its_own(shared_on_lock_redis):
+    from bot.serving.lock_store import claim_lock, holding_claim
+    from bot.shared_state import shared_state
+
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    lock_store, other = store(prefix), store(prefix)  # two processes
+    watch = redis.Redis(host="127.0.0.1", db=1)
+    seen = {}
+
+    async def turn():
+        with holding_claim(claim_lock(lock_store, "conv")) as claim:
+            assert claim is not None
+            taken, = shared_state().run(claim.op)
+            claim.settle(taken)
+            assert taken is True and watch.get(lock_store.key("conv")).decode() == claim.token
+            sets = _sets(watch)
+            async with lock_store.lock("conv"):
+                seen["sets inside"] = _sets(watch) - sets
+                # another process cannot take it meanwhile
+                try:
+                    async with other.lock("conv", lock_lifetime=0.2, wait_time_in_seconds=0.01):
+                        seen["other"] = "took it"
+                except LockError:
+                    seen["other"] = "refused"
+            seen["after"] = watch.get(lock_store.key("conv"))
+
+    asyncio.run(turn())
+    assert seen == {"sets inside": 0, "other": "refused", "after": None}
+
+
+def test_a_claim_never_adopted_is_given_back(shared_on_lock_redis):
+    from bot.serving.lock_store import claim_lock, holding_claim
+    from bot.shared_state import shared_state
+
+    lock_store = store(f"t{uuid.uuid4().hex[:8]}")
+    watch = redis.Redis(host="127.0.0.1", db=1)
+
+    class RateLimitedHere(Exception):
+        pass
+
+    with pytest.raises(RateLimitedHere):
+        with holding_claim(claim_lock(lock_store, "limited")) as claim:
+            shared_state().run(claim.op)  # sent, but the message is refused before its result is read
+            assert watch.get(lock_store.key("limited")) is not None
+            raise RateLimitedHere()
+    assert watch.get(lock_store.key("limited")) is None
+
+
+def test_a_claim_held_by_another_turn_waits_for_it(shared_on_lock_redis):
+    from bot.serving.lock_store import claim_lock, holding_claim
+    from bot.shared_state import shared_state
+
+    lock_store = store(f"t{uuid.uuid4().hex[:8]}")
+    order = []
+
+    async def first():
+        async with lock_store.lock("busy"):
+            order.append("first in")
+            await asyncio.sleep(0.2)
+            order.append("first out")
+
+    async def second():
+        await asyncio.sleep(0.05)
+        with holding_claim(claim_lock(lock_store, "busy")) as claim:
+            taken, = shared_state().run(claim.op)
+            claim.settle(taken)
+            assert taken is False
+            async with lock_store.lock("busy"):
+                order.append("second in")
+
+    async def main():
+        await asyncio.gather(first(), second())
+
+    asyncio.run(main())
+    assert order == ["first in", "first out", "second in"]
+
+
+def test_no_claim_when_the_shared_state_is_memory_or_another_database(monkeypatch):
+    from bot.config import reload_settings
+    from bot.serving.lock_store import claim_lock
+
+    lock_store = store(f"t{uuid.uuid4().hex[:8]}")
+    monkeypatch.delenv("WALLET_REDIS_URL", raising=False)
+    reload_settings()
+    assert claim_lock(lock_store, "c") is None
+    monkeypatch.setenv("WALLET_REDIS_URL", "redis://127.0.0.1:6379/3")
+    reload_settings()
+    assert claim_lock(lock_store, "c") is None
+    monkeypatch.setenv("WALLET_REDIS_URL", "redis://localhost:6379/1")
+    reload_settings()
+    assert claim_lock(lock_store, "c") is not None
+    monkeypatch.delenv("WALLET_REDIS_URL")
+    reload_settings()
+
+
+def test_a_claim_whose_answer_was_lost_is_checked_with_redis(shared_on_lock_redis):
+    """Redis ran the Lease but the batch fell back to memory (result None): the lock store asks
+    Redis whether the lock is ours instead of waiting for its own lease to expire."""
+    from bot.serving.lock_store import claim_lock, holding_claim
+    from bot.shared_state import shared_state
+
+    lock_store = store(f"t{uuid.uuid4().hex[:8]}")
+
+    async def turn():
+        with holding_claim(claim_lock(lock_store, "lost")) as claim:
+            shared_state().run(claim.op)
+            claim.settle(None)
+            started = asyncio.get_running_loop().time()
+            async with lock_store.lock("lost"):
+                return asyncio.get_running_loop().time() - started
+
+    assert asyncio.run(turn()) < 1.0

@@ -5,7 +5,8 @@ personal data in the text and in every string of its `metadata` (nothing unmaske
 tracker, tickets or logs), and the check that a `/payload` is one the assistant offered. The
 limit and the masker's memory of the previous message's digits are in the shared state
 (bot/shared_state) and are read together: one Redis round trip per message (a second only when
-the message ends in digits to remember, or completes some). The
+the message ends in digits to remember, or completes some); on the scale-out the conversation's
+lock is taken in that same round trip (bot/serving/lock_store.py claim_lock). The
 whole turn runs `calling_from(caller)`, so a hand-off it opens counts against the ticket limits
 (bot/security/rate_limit.py). Returns the replies the channel must send besides what
 Rasa sent to the output channel: hand-off acknowledgements, cancel/rating answers and agent
@@ -31,6 +32,7 @@ from bot.security.payloads import checked_payload
 from bot.security.rate_limit import UNKNOWN_CALLER, Caller, calling_from, check_sender
 from bot.security.tokens import derived_key
 from bot.shared_state import shared_state
+from bot.serving.lock_store import LockClaim, claim_lock, holding_claim
 from bot.serving.processor import ensure_fast_processor
 from bot.serving.turn_gate import one_turn
 from bot.config import handoff_settings
@@ -92,14 +94,16 @@ async def handle_message(
     caller: Caller = UNKNOWN_CALLER,
     message_id: Optional[str] = None,
 ) -> List[Dict[str, Any]]:
-    """Raises RateLimited when the conversation sends faster than allowed.
+    """Raises RateLimited when the conversation, or the caller's address, sends faster than allowed
+    (both checked here, in the message's one round trip: channels need no check of their own).
 
     `metadata`: already checked by the channel (bot/channels/payload.py checked_metadata);
     `caller`: who is calling, for the ticket limits (default: an address we do not know, so only
     the overall limit applies); `message_id`: the request's id when the channel has one (REST's
     X-Request-ID): a message repeated with the same id is answered once (bot/serving/processor.py)."""
-    with calling_from(caller):
-        return await _handle_message(app, on_new_message, text, sender, channel, output, metadata, message_id)
+    with calling_from(caller), holding_claim(claim_lock(app.ctx.agent.lock_store, sender)) as claim:
+        return await _handle_message(app, on_new_message, text, sender, channel, output, metadata, message_id, claim,
+                                     caller.address if caller.limited else None)
 
 
 async def _handle_message(
@@ -111,10 +115,16 @@ async def _handle_message(
     output: OutputChannel,
     metadata: Optional[Dict[str, Any]],
     message_id: Optional[str] = None,
+    claim: Optional[LockClaim] = None,
+    address: Optional[str] = None,
 ) -> List[Dict[str, Any]]:
     faq = shared_store().get()
     digits = recent_digits()
-    stored, = check_sender(sender, rate_limited_text(), also=[digits.read(sender)])  # one round trip
+    # one round trip: the limits (conversation, address), the masker's memory and (scale-out) the lock
+    stored, *lease = check_sender(sender, rate_limited_text(), also=[digits.read(sender)] + ([claim.op] if claim else []),
+                                  address=address)
+    if claim is not None:
+        claim.settle(lease[0])
     ensure_fast_processor(app.ctx.agent)
     # also the rest of a number begun in the last message
     masked = mask_in_conversation(text, sender, digits, previous=digits.tail(stored))

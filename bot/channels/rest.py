@@ -77,14 +77,15 @@ class WalletRestInput(RestInput):
 
         @webhook.route("/webhook", methods=["POST"])
         async def receive(request: Request) -> HTTPResponse:
-            try:
-                check_client(request.ip, request.headers.get("x-forwarded-for"), RATE_LIMITED_TEXT)
+            try:  # the address's limit is checked with the conversation's, in handle_message
                 payload = parse_chat_payload(_json_body(request))
                 authorize(request, payload.sender)
             except PayloadError as err:
+                try:  # refused requests still count against their address
+                    check_client(request.ip, request.headers.get("x-forwarded-for"), RATE_LIMITED_TEXT)
+                except RateLimited as limited:
+                    return rate_limited(limited)
                 return response.json(err.as_json(), status=err.status)
-            except RateLimited as err:
-                return rate_limited(err)
             collector = AnswerCollector()
             try:
                 extra = await handle_message(

@@ -31,13 +31,13 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from socketio import AsyncServer
 
-from bot.channels.handoff_flow import handle_message, rate_limited_text
+from bot.channels.handoff_flow import handle_message
 from bot.channels.payload import MAX_MESSAGE_CHARS, PayloadError, checked_metadata
 from bot.channels.socketio_origin import OriginCheck
 from bot.channels.socketio_output import TurnOutput, WalletSocketIOOutput, reply_payload
 from bot.faq.store import shared_store
 from bot.security.clients import widget_address
-from bot.security.rate_limit import Caller, RateLimited, check_client, check_new_session
+from bot.security.rate_limit import Caller, RateLimited, check_new_session
 from bot.security.tokens import issue_session, verify_session
 from bot.serving.loop_lag import health_status, start_monitor
 from bot.serving.processor import ensure_fast_processor
@@ -222,14 +222,7 @@ class WalletSocketIOInput(SocketIOInput):
                 await sio.emit(self.bot_message_evt, {"text": "消息格式不正确或太长，请精简后再发送。"}, room=sid)
                 return
             sender = session["session_id"]  # whatever session_id the client put in data is ignored
-            request = _request_of(sio, sid, self.namespace)
-            try:
-                check_client(getattr(request, "ip", None),
-                             request.headers.get("x-forwarded-for") if request is not None else None,
-                             rate_limited_text())
-            except RateLimited as err:
-                await sio.emit(self.bot_message_evt, {"text": err.text}, room=sid)
-                return
+            request = _request_of(sio, sid, self.namespace)  # its address is limited in handle_message
             try:
                 metadata = message_metadata(data.get(self.metadata_key))
             except PayloadError as err:  # refused with the reason, as REST answers 400/413

@@ -130,18 +130,23 @@ def check_client(peer: Optional[str], forwarded_for: Optional[str], text: str) -
         raise RateLimited(text, wait)
 
 
-def check_sender(sender: str, text: str, also: Sequence[Op] = ()) -> List[Any]:
-    """Raise RateLimited when this conversation sent too much.
+def check_sender(sender: str, text: str, also: Sequence[Op] = (), address: Optional[str] = None) -> List[Any]:
+    """Raise RateLimited when this conversation, or the client `address` it came from (None: a
+    back end or platform, not counted), sent too much.
 
     `also`: more operations on the shared state that this message needs (the masker's memory of
-    the previous message's digits), sent in the same round trip as the check; their results are
-    returned in order (also when the limit is off)."""
-    limiter = sender_limiter() if rate_limit_settings().enabled else None
-    if limiter is None or (also and limiter.state is not shared_state()):
-        wait = limiter.wait_time(sender) if limiter is not None else 0.0
-        results = shared_state().run(*also) if also else []
+    the previous message's digits, the conversation's lock), sent in the same round trip as the
+    checks; their results are returned in order (also when the limits are off)."""
+    limits = [] if not rate_limit_settings().enabled else (
+        [(client_limiter(), address)] if address is not None else []) + [(sender_limiter(), sender)]
+    state = shared_state()
+    if any(limiter.state is not state for limiter, _ in limits):  # a limiter of its own (tests)
+        waits = [limiter.wait_time(key) for limiter, key in limits]
+        results = state.run(*also) if also else []
     else:
-        wait, *results = limiter.state.run(limiter.op(sender), *also)
+        waits, results = [], state.run(*(limiter.op(key) for limiter, key in limits), *also)
+        waits, results = results[:len(limits)], results[len(limits):]
+    wait = max(waits, default=0.0)
     if wait:
         raise RateLimited(text, wait)
     return results

@@ -25,6 +25,13 @@ lifetime Rasa asked for: a dead holder's lock frees itself within `LEASE_S`. A p
 event loop stands still longer than `LEASE_S` would lose its leases early (nothing of ours
 does: loading a pulled model stops the loop for about a second here).
 
+A message's lock can also be taken ahead, in the same pipeline as the shared state's checks
+(`claim_lock` below; bot/channels/handoff_flow.py): the channel adds a `Lease` of the lock's key
+to the rate limit and the masker's memory, and `lock()` adopts it instead of a `SET NX` of its
+own. A normal FAQ turn then costs Redis two round trips in all (the checks with the lock, and
+the release) instead of three. Only when the lock store and the shared state use the same Redis
+server and database; otherwise each takes its own round trip, as before.
+
 When Redis does not answer (a restart), taking a lock keeps trying for `REDIS_OUTAGE_S`
 (endpoints.yml `redis_outage_wait`) before it is a LockError: a restart of Redis delays messages
 instead of failing them.
@@ -35,8 +42,10 @@ import asyncio
 import logging
 import time
 import uuid
-from contextlib import asynccontextmanager
-from typing import Any, AsyncIterator, Dict, Optional
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Dict, Iterator, Optional
 from urllib.parse import urlparse
 
 import redis.asyncio as aioredis
@@ -45,6 +54,7 @@ from rasa.core.lock_store import LOCK_LIFETIME, LockError, RedisLockStore
 from rasa.utils.endpoints import EndpointConfig
 
 from bot.serving.turn_gate import slot_given_up
+from bot.shared_state import EndLease, Lease, SharedState, shared_state
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +65,27 @@ LEASE_S = 10.0
 """How long a dead holder's lock outlives it."""
 REDIS_OUTAGE_S = 10.0
 """How long taking a lock waits for Redis to come back (a restart) before it fails."""
+
+
+@dataclass
+class LockClaim:
+    """A conversation's lock taken ahead for the turn about to run (see the module's docstring)."""
+
+    conversation_id: str
+    key: str
+    token: str
+    op: Lease
+    taken: Optional[bool] = None
+    """True: ours; False: another turn holds it; None: not decided (Redis was away)."""
+    at: float = 0.0
+    adopted: bool = False
+
+    def settle(self, taken: Optional[bool]) -> None:
+        """Record the Lease's result, when it came back."""
+        self.taken, self.at = taken, time.monotonic()
+
+
+_claim: ContextVar[Optional[LockClaim]] = ContextVar("wallet_lock_claim", default=None)
 
 
 class AsyncRedisLockStore(RedisLockStore):
@@ -83,6 +114,28 @@ class AsyncRedisLockStore(RedisLockStore):
     def key(self, conversation_id: str) -> str:
         return f"{self.key_prefix}mutex:{conversation_id}"
 
+    def shares_redis_with(self, state: SharedState) -> bool:
+        """Whether `state` keeps its keys in the same Redis server and database as the locks, so
+        one pipeline can carry both."""
+        client = getattr(state, "client", None)
+        if not state.shared or client is None:
+            return False
+        theirs, ours = client.connection_pool.connection_kwargs, self._connection
+
+        def where(c: Dict[str, Any]) -> tuple:
+            host = c.get("host") or "localhost"
+            return ("127.0.0.1" if host == "localhost" else host, int(c.get("port") or 6379), int(c.get("db") or 0),
+                    c.get("username"), c.get("password"), c.get("path"))
+
+        return where(theirs) == where(ours)
+
+    def _adopt(self, conversation_id: str, key: str) -> Optional[LockClaim]:
+        claim = _claim.get()
+        if claim is None or claim.adopted or claim.conversation_id != conversation_id or claim.key != key:
+            return None
+        claim.adopted = True
+        return claim
+
     @asynccontextmanager
     async def lock(
         self,
@@ -90,7 +143,9 @@ class AsyncRedisLockStore(RedisLockStore):
         lock_lifetime: float = LOCK_LIFETIME,
         wait_time_in_seconds: float = 1,
     ) -> AsyncIterator[TicketLock]:
-        client, key, token = self._client(), self.key(conversation_id), uuid.uuid4().hex
+        client, key = self._client(), self.key(conversation_id)
+        claim = self._adopt(conversation_id, key)
+        token = claim.token if claim is not None else uuid.uuid4().hex
         started = time.monotonic()
         give_up, ends = started + lock_lifetime, started + lock_lifetime
         lease = min(LEASE_S, lock_lifetime)
@@ -98,7 +153,8 @@ class AsyncRedisLockStore(RedisLockStore):
         # the gate again after waiting for the lock
         renewer = asyncio.ensure_future(self._renew(client, key, token, lease, ends)) if lock_lifetime > lease else None
         try:
-            await self._acquire(client, key, token, lease, give_up, wait_time_in_seconds, conversation_id)
+            if not (claim is not None and await self._still_ours(client, claim, lease)):
+                await self._acquire(client, key, token, lease, give_up, wait_time_in_seconds, conversation_id)
         except BaseException:
             if renewer is not None:
                 renewer.cancel()
@@ -112,6 +168,19 @@ class AsyncRedisLockStore(RedisLockStore):
                 await client.eval(_RELEASE, 1, key, token)
             except aioredis.RedisError:  # the lock expires by itself after its lease
                 logger.warning("could not release the lock of %s; it expires in %.0f s", conversation_id, lease)
+
+    @staticmethod
+    async def _still_ours(client: aioredis.Redis, claim: LockClaim, lease: float) -> bool:
+        """Whether a claimed lock is ours: at once when it was taken moments ago; after a wait of a
+        third of the lease, or when Redis's answer was lost, ask Redis (compare-and-renew)."""
+        if claim.taken is False:
+            return False
+        if claim.taken and time.monotonic() - claim.at < LEASE_S / 3:
+            return True
+        try:
+            return bool(await client.eval(_RENEW, 1, claim.key, claim.token, max(1, int(lease * 1000))))
+        except aioredis.RedisError:
+            return False
 
     async def _acquire(self, client: aioredis.Redis, key: str, token: str, lease: float, give_up: float,
                        wait_time_in_seconds: float, conversation_id: str) -> None:
@@ -163,6 +232,32 @@ class AsyncRedisLockStore(RedisLockStore):
                 await client.eval(_RENEW, 1, key, token, max(1, int(min(lease, left) * 1000)))
             except aioredis.RedisError as err:
                 logger.warning("could not renew the lock %s: %s", key, err)
+
+
+def claim_lock(lock_store: Any, conversation_id: str) -> Optional[LockClaim]:
+    """A claim on the conversation's lock whose `op` the caller sends with its shared-state batch
+    (then `holding_claim`), or None when the lock store cannot share that round trip."""
+    if not isinstance(lock_store, AsyncRedisLockStore) or not lock_store.shares_redis_with(shared_state()):
+        return None
+    key, token = lock_store.key(conversation_id), uuid.uuid4().hex
+    return LockClaim(conversation_id, key, token, Lease(key, token, LEASE_S))
+
+
+@contextmanager
+def holding_claim(claim: Optional[LockClaim]) -> Iterator[Optional[LockClaim]]:
+    """Within this block the lock store's `lock()` for the claim's conversation adopts the claim
+    (once its batch ran: `claim.settle(result)`). A claim that may be taken but was never adopted
+    (a rate-limited message, a turn that ended before it locked) is given back at the end."""
+    if claim is None:
+        yield None
+        return
+    reset = _claim.set(claim)
+    try:
+        yield claim
+    finally:
+        _claim.reset(reset)
+        if claim.taken is not False and not claim.adopted:
+            shared_state().run(EndLease(claim.key, claim.token))
 
 
 def redis_lock_store_yaml(redis_url: str, key_prefix: str) -> str:

@@ -22,11 +22,11 @@ from typing import Any, List, Optional, Protocol, Tuple
 
 from bot.config import settings
 from bot.shared_state.memory import MemoryState
-from bot.shared_state.ops import (FirstTime, Forget, Get, Op, Put, TakeToken, ThrottleAttempt, ThrottleCheck,
-                                  ThrottleFail, ThrottleForgive)
+from bot.shared_state.ops import (EndLease, FirstTime, Forget, Get, Lease, Op, Put, TakeToken, ThrottleAttempt,
+                                  ThrottleCheck, ThrottleFail, ThrottleForgive)
 
 __all__ = ["SharedState", "shared_state", "MemoryState", "Op", "FirstTime", "Get", "Put", "Forget", "TakeToken",
-           "ThrottleAttempt", "ThrottleCheck", "ThrottleFail", "ThrottleForgive"]
+           "ThrottleAttempt", "ThrottleCheck", "ThrottleFail", "ThrottleForgive", "Lease", "EndLease"]
 
 logger = logging.getLogger(__name__)
 

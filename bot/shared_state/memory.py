@@ -14,8 +14,8 @@ import time
 from collections import OrderedDict, deque
 from typing import Any, Callable, Deque, Dict, List, Optional, Tuple
 
-from bot.shared_state.ops import (FirstTime, Forget, Get, Op, Put, TakeToken, ThrottleAttempt, ThrottleCheck,
-                                  ThrottleFail, ThrottleForgive)
+from bot.shared_state.ops import (EndLease, FirstTime, Forget, Get, Lease, Op, Put, TakeToken, ThrottleAttempt,
+                                  ThrottleCheck, ThrottleFail, ThrottleForgive)
 
 MAX_KEYS = 100_000
 
@@ -35,6 +35,7 @@ class MemoryState:
             FirstTime: self._first_time, Get: self._get, Put: self._put, Forget: self._forget,
             TakeToken: self._take_token, ThrottleAttempt: self._attempt, ThrottleCheck: self._check,
             ThrottleFail: self._fail, ThrottleForgive: self._forgive,
+            Lease: self._no_lease, EndLease: self._no_lease,
         }
 
     def describe(self) -> str:
@@ -75,6 +76,11 @@ class MemoryState:
 
     def _forget(self, op: Forget, now: float) -> None:
         self._values.pop(op.key, None)
+
+    @staticmethod
+    def _no_lease(op: Any, now: float) -> None:
+        """Another process's lock cannot be taken in this one's memory: None (see ops.Lease)."""
+        return None
 
     # -- token buckets -----------------------------------------------------------------------------
     def _take_token(self, op: TakeToken, now: float) -> float:

@@ -93,4 +93,27 @@ class ThrottleForgive:
     other_keys: Tuple[str, ...]
 
 
-Op = Union[FirstTime, Get, Put, Forget, TakeToken, ThrottleAttempt, ThrottleCheck, ThrottleFail, ThrottleForgive]
+@dataclass(frozen=True)
+class Lease:
+    """Take `key` for `owner` for `ttl` seconds unless someone holds it (SET NX PX): a lock that
+    another component owns (the Redis lock store, bot/serving/lock_store.py) taken in the same
+    round trip as the rest of a message's state. `key` is used whole (that component's own
+    prefix), not under the state's prefix. Result: True taken, False held by another; None in
+    memory, which cannot lease a key other processes see (the caller then takes it its own way)."""
+
+    key: str
+    owner: str
+    ttl: float
+
+
+@dataclass(frozen=True)
+class EndLease:
+    """Give `key` back if `owner` still holds it (compare-and-delete; the whole key, as Lease).
+    Result: None."""
+
+    key: str
+    owner: str
+
+
+Op = Union[FirstTime, Get, Put, Forget, TakeToken, ThrottleAttempt, ThrottleCheck, ThrottleFail, ThrottleForgive,
+           Lease, EndLease]

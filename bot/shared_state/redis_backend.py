@@ -33,8 +33,8 @@ from redis.exceptions import NoScriptError
 from redis.retry import Retry
 
 from bot.shared_state.memory import MemoryState
-from bot.shared_state.ops import (FirstTime, Forget, Get, Op, Put, TakeToken, ThrottleAttempt, ThrottleCheck,
-                                  ThrottleFail, ThrottleForgive)
+from bot.shared_state.ops import (EndLease, FirstTime, Forget, Get, Lease, Op, Put, TakeToken, ThrottleAttempt,
+                                  ThrottleCheck, ThrottleFail, ThrottleForgive)
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +79,8 @@ for _, key in ipairs(KEYS) do
 end
 return '0'
 """
-SCRIPTS = {"bucket": TOKEN_BUCKET, "throttle": THROTTLE}
+END_LEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del', KEYS[1]) else return 0 end"
+SCRIPTS = {"bucket": TOKEN_BUCKET, "throttle": THROTTLE, "end_lease": END_LEASE}
 SHAS = {name: hashlib.sha1(text.encode()).hexdigest() for name, text in SCRIPTS.items()}
 
 
@@ -203,6 +204,10 @@ class RedisState:
             keys = [p + k for k in op.keys]
             return [("EVALSHA", SHAS["throttle"], len(keys), *keys, mode, repr(now), repr(float(op.window)),
                      getattr(op, "max_failures", 0), stamp, _ms(op.window + 1))]
+        if isinstance(op, Lease):
+            return [("SET", op.key, op.owner, "PX", _ms(op.ttl), "NX")]
+        if isinstance(op, EndLease):
+            return [("EVALSHA", SHAS["end_lease"], 1, op.key, op.owner)]
         if isinstance(op, ThrottleForgive):
             commands: List[Tuple[Any, ...]] = [("DEL", p + op.name_key)]
             if op.stamp:
@@ -213,7 +218,7 @@ class RedisState:
     @staticmethod
     def _result(op: Op, replies: List[Any], stamp: str) -> Any:
         reply = replies[0] if replies else None
-        if isinstance(op, FirstTime):
+        if isinstance(op, (FirstTime, Lease)):
             return bool(reply)
         if isinstance(op, Get):
             return reply
