@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import yaml
 
@@ -59,7 +59,12 @@ DEFAULT_CONSOLE_PORT = 5006
 
 def project_path(env_var: str, default: str) -> Path:
     """A path from an environment variable, else `default` relative to the project root."""
-    value = os.environ.get(env_var)
+    return _path_of(os.environ.get(env_var), default)
+
+
+@lru_cache(maxsize=64)
+def _path_of(value: Optional[str], default: str) -> Path:
+    """Made once per value: the FAQ's path is asked several times per message."""
     return Path(value) if value else ROOT / default
 
 

@@ -4,6 +4,12 @@ graph runner without dask and dialogue states computed once per event (rule_stat
 Everything else (sessions, policies, slots, events, tracker store, locks) is Rasa's own code,
 so a conversation's events are the same as with the stock processor.
 
+Two copies Rasa makes on every action are left out where they change nothing: the tracker
+copy (a replay of the whole session) that `_run_action` hands to an action so that the policy's
+events can be dropped on a rejection, when the policy added no events and the action only
+reads the tracker (ours in-process, `utter_…`, `action_listen`); and the deep copies of the
+events made for a debug log line (structlog renders at the call, so nothing needs freezing).
+
 One addition: a message whose id is already in its conversation is answered from the tracker,
 not processed again. Behind nginx a message's id is the request's `X-Request-ID` (nginx's
 `$request_id`, or the client's own); when the instance handling it dies mid-turn, nginx sends
@@ -19,12 +25,18 @@ import logging
 from contextvars import ContextVar
 from typing import Any, Callable, Dict, List, Optional
 
-from rasa.core.actions.action import RemoteAction
+import rasa.core.actions.action
+from rasa.core.actions.action import ActionBotResponse, ActionListen, RemoteAction
 from rasa.core.agent import Agent
 from rasa.core.channels.channel import CollectingOutputChannel, OutputChannel, UserMessage
 from rasa.core.processor import MessageProcessor
 from rasa.engine.runner.dask import DaskGraphRunner
-from rasa.shared.core.events import BotUttered, UserUttered
+from rasa.core.nlg import NaturalLanguageGenerator
+from rasa.core.policies.policy import PolicyPrediction
+from rasa.core.processor import structlogger
+from rasa.shared.core.constants import ACTION_LISTEN_NAME, ACTION_EXTRACT_SLOTS
+from rasa.shared.core.events import ActionExecutionRejected, BotUttered, Event, UserUttered
+from rasa.shared.constants import UTTER_PREFIX
 from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.serving.graph_runner import SequentialGraphRunner
@@ -121,6 +133,54 @@ class FastMessageProcessor(MessageProcessor):
         if self.inprocess and isinstance(action, RemoteAction) and name in executor().actions:
             return InProcessAction(name, self.domain_dict)
         return action
+
+    @staticmethod
+    def _reads_only(action: Any) -> bool:
+        """Actions that only read the tracker they are given (no copy needed to protect it)."""
+        return type(action) in (InProcessAction, ActionBotResponse, ActionListen)
+
+    async def _run_action(self, action: rasa.core.actions.action.Action, tracker: DialogueStateTracker,
+                          output_channel: OutputChannel, nlg: NaturalLanguageGenerator,
+                          prediction: PolicyPrediction) -> bool:
+        """Rasa 3.6.21's `_run_action`; the temporary tracker is the tracker itself when the
+        policy added no events and the action only reads it."""
+        try:
+            if not prediction.events and self._reads_only(action):
+                temporary_tracker = tracker
+            else:
+                temporary_tracker = tracker.copy()
+                temporary_tracker.update_with_events(prediction.events, self.domain)
+            events = await action.run(output_channel, nlg, temporary_tracker, self.domain)
+        except rasa.core.actions.action.ActionExecutionRejection:
+            events = [ActionExecutionRejected(action.name(), prediction.policy_name, prediction.max_confidence)]
+            tracker.update(events[0])
+            return self.should_predict_another_action(action.name())
+        except Exception:
+            logger.exception(f"Encountered an exception while running action '{action.name()}'."
+                             "Bot will continue, but the actions events are lost. "
+                             "Please check the logs of your action server for more information.")
+            events = []
+        self._log_action_on_tracker(tracker, action, events, prediction)
+        if any(isinstance(e, UserUttered) for e in events):
+            logger.debug(f"A `UserUttered` event was returned by executing action '{action.name()}'. "
+                         f"This will run the default action '{ACTION_EXTRACT_SLOTS}'.")
+            tracker = await self.run_action_extract_slots(output_channel, tracker)
+        if action.name() != ACTION_LISTEN_NAME and not action.name().startswith(UTTER_PREFIX):
+            self._log_slots(tracker)
+        await self.execute_side_effects(events, tracker, output_channel)
+        return self.should_predict_another_action(action.name())
+
+    def _log_action_on_tracker(self, tracker: DialogueStateTracker, action: rasa.core.actions.action.Action,
+                               events: Optional[List[Event]], prediction: PolicyPrediction) -> None:
+        """Rasa 3.6.21's, without deep copies of the events for its debug log lines."""
+        if events is None:
+            events = []
+        if not any(isinstance(event, ActionExecutionRejected) for event in events):
+            structlogger.debug("processor.actions.policy_prediction", prediction_events=prediction.events)
+            tracker.update_with_events(prediction.events, self.domain)
+            tracker.update(action.event_for_successful_execution(prediction))
+        structlogger.debug("processor.actions.log", action_name=action.name(), rasa_events=events)
+        tracker.update_with_events(events, self.domain)
 
     def _get_action(self, action_name: str):
         return self._inprocess(super()._get_action(action_name))

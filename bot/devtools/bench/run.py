@@ -7,8 +7,8 @@ Measured, in this order, with the same simulated users (bot/devtools/bench/load.
   scale-N   the scale-out setup (nginx, N Rasa servers, PostgreSQL, Redis) at the top level;
   scale-2-mem / scale-2-redis  two instances on a private Redis without and with the shared
             runtime state (WALLET_REDIS_URL set), with Redis commands per answered message (Redis's
-            total_commands_processed: a Lua script counts once and once per command inside it, so the
-            lock store's 2 round trips per turn, SET NX and a compare-and-delete, count as 4).
+            total_commands_processed: a Lua script counts once and once per command inside it) and
+            round trips per answered message (Redis's total_reads_processed).
 Each bot gets the same 5 s warm-up first (not recorded), then the steady levels (--users), then
 the peak-day bursts (--burst, bot/devtools/bench/burst.py: N users open new conversations at the
 same instant and chat, each burst --burst-runs times), on the same server. Writes
@@ -180,12 +180,15 @@ def bench_scale_shared(users: int, seconds: float) -> List[Dict]:
                         extra_env={"WALLET_REDIS_URL": shared}) as cluster:
                     url = f"{cluster.url}/webhooks/rest/webhook"
                     asyncio.run(run_load(url, WARMUP[0], WARMUP[1], scripts_for("ours", 1)))
-                    before = client.info("stats")["total_commands_processed"]
+                    stats = client.info("stats")
                     result = asyncio.run(run_load(url, users, seconds, scripts_for("ours")))
-                    commands = client.info("stats")["total_commands_processed"] - before - 1
+                    after = client.info("stats")
+                    commands = after["total_commands_processed"] - stats["total_commands_processed"] - 1
+                    trips = after["total_reads_processed"] - stats["total_reads_processed"] - 1
                     rss = max(process_tree_peak_rss_mb(i["pid"]) for i in cluster.instances)
                     rows.append({"bot": bot, **result.summary(), "peak_rss_mb": rss, "startup_s": None,
-                                 "redis_commands_per_msg": round(commands / max(1, len(result.latencies)), 2)})
+                                 "redis_commands_per_msg": round(commands / max(1, len(result.latencies)), 2),
+                                 "redis_round_trips_per_msg": round(trips / max(1, len(result.latencies)), 2)})
                     print(f"  {bot} {users:>3} users: {rows[-1]}", flush=True)
         finally:
             server.stop()
@@ -312,10 +315,12 @@ def main(argv=None) -> int:
         report["shared_state_cost"] = {
             "throughput_ratio": round(red["throughput_msg_s"] / mem["throughput_msg_s"], 3) if mem["throughput_msg_s"] else None,
             "p99_ms": [mem["p99_ms"], red["p99_ms"]],
-            "redis_commands_per_msg": [mem["redis_commands_per_msg"], red["redis_commands_per_msg"]]}
+            "redis_commands_per_msg": [mem["redis_commands_per_msg"], red["redis_commands_per_msg"]],
+            "redis_round_trips_per_msg": [mem["redis_round_trips_per_msg"], red["redis_round_trips_per_msg"]]}
         print(f"\nshared state in Redis: throughput x{report['shared_state_cost']['throughput_ratio']}, "
               f"p99 {mem['p99_ms']} -> {red['p99_ms']} ms, Redis commands per message "
-              f"{mem['redis_commands_per_msg']} -> {red['redis_commands_per_msg']}")
+              f"{mem['redis_commands_per_msg']} -> {red['redis_commands_per_msg']}, round trips per message "
+              f"{mem['redis_round_trips_per_msg']} -> {red['redis_round_trips_per_msg']}")
     scale_rows = [r for r in rows if r["bot"] in [f"scale-{n}" for n in scale]]
     if len(scale_rows) > 1 and scale_rows[0]["throughput_msg_s"]:
         growth = scale_rows[-1]["throughput_msg_s"] / scale_rows[0]["throughput_msg_s"]
