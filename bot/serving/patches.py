@@ -20,6 +20,8 @@ before Rasa reads its command line. Nothing is patched by importing a module.
   event (rule_states.py);
 - the fast message processor, swapped in when the server has loaded a model (processor.py);
 - `Event.resolve_by_type`: the class of each event type name remembered (`event_types_remembered`);
+- `Policy.format_tracker_states`: only when its debug line is logged (`debug_states_only_when_logged`);
+- `DialogueStateTracker.applied_events`: kept up to date as events arrive (applied_events.py);
 - `Agent._create_tracker_store`: tracker store errors propagate instead of Rasa's silent fallback
   (`tracker_store_errors_raise` below).
 """
@@ -95,6 +97,10 @@ def install() -> bool:
     rule_states.install()
     tracker_store_errors_raise()
     event_types_remembered()
+    debug_states_only_when_logged()
+    from bot.serving import applied_events
+
+    applied_events.install()
     _state = True
     return True
 
@@ -118,6 +124,20 @@ def event_types_remembered() -> None:
         return cls
 
     Event.resolve_by_type = staticmethod(resolve_by_type)
+
+
+def debug_states_only_when_logged() -> None:
+    """RulePolicy formats the dialogue states into a string (and deep-copies it) for one debug
+    log line on every prediction, logged or not (~2 % under load): only when debug is logged."""
+    from rasa.core.policies.policy import Policy
+
+    stock = Policy.format_tracker_states
+    rule_logger = logging.getLogger("rasa.core.policies.rule_policy")
+
+    def format_tracker_states(states):
+        return stock(states) if rule_logger.isEnabledFor(logging.DEBUG) else ""
+
+    Policy.format_tracker_states = staticmethod(format_tracker_states)
 
 
 def _raise(error: Exception) -> None:
