@@ -117,6 +117,7 @@ class Settings:
     tracker_cache_size: int = 2000
     turn_slots: int = 2
     loop_lag_log_seconds: int = 60
+    gc_schedule: bool = True
     blas_threads: int = 1
     socketio_redis: str = ""
     rasa_instances: tuple = ()
@@ -192,6 +193,7 @@ def load_settings() -> Settings:
         turn_slots=_env_int("WALLET_TURN_SLOTS", Settings.turn_slots),
         blas_threads=_env_int("WALLET_BLAS_THREADS", Settings.blas_threads),
         loop_lag_log_seconds=_env_int("WALLET_LOOP_LAG_LOG", Settings.loop_lag_log_seconds),
+        gc_schedule=_env("WALLET_GC_SCHEDULE", "1") != "0",
         socketio_redis=_env("WALLET_SOCKETIO_REDIS"),
         rasa_instances=tuple(u.strip().rstrip("/") for u in _env("WALLET_RASA_INSTANCES").split(",") if u.strip()),
         pg_url=_env("WALLET_PG_URL", Settings.pg_url),

@@ -32,6 +32,7 @@ from bot.security.payloads import checked_payload
 from bot.security.rate_limit import UNKNOWN_CALLER, Caller, calling_from, check_sender
 from bot.security.tokens import derived_key
 from bot.shared_state import shared_state
+from bot.serving.gc_pauses import note_activity
 from bot.serving.lock_store import LockClaim, claim_lock, holding_claim
 from bot.serving.processor import ensure_fast_processor
 from bot.serving.turn_gate import one_turn
@@ -101,6 +102,7 @@ async def handle_message(
     `caller`: who is calling, for the ticket limits (default: an address we do not know, so only
     the overall limit applies); `message_id`: the request's id when the channel has one (REST's
     X-Request-ID): a message repeated with the same id is answered once (bot/serving/processor.py)."""
+    note_activity()  # no full garbage collection while messages arrive (bot/serving/gc_pauses.py)
     with calling_from(caller), holding_claim(claim_lock(app.ctx.agent.lock_store, sender)) as claim:
         return await _handle_message(app, on_new_message, text, sender, channel, output, metadata, message_id, claim,
                                      caller.address if caller.limited else None)

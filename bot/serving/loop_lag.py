@@ -22,6 +22,7 @@ from collections import deque
 from typing import Callable, Deque, Dict, Optional, Tuple
 
 from bot.config import settings
+from bot.serving.gc_pauses import gc_snapshot
 
 logger = logging.getLogger(__name__)
 
@@ -116,13 +117,13 @@ def loop_lag(window: Optional[float] = None) -> Optional[Dict[str, float]]:
 
 
 def health_status(window: Optional[str] = None) -> Dict[str, object]:
-    """What the channels' health endpoints answer: ok, and this process's loop lag (over the
-    last `window` seconds when the request asks, `?lag_window=10`; a benchmark reads its own
-    run's)."""
+    """What the channels' health endpoints answer: ok, this process's loop lag (over the last
+    `window` seconds when the request asks, `?lag_window=10`; a benchmark reads its own run's)
+    and its full garbage collections of the last minute (gc_pauses.py)."""
     try:
         seconds = float(window) if window else None
     except ValueError:
         seconds = None
     if seconds is not None and not seconds == seconds:  # NaN
         seconds = None
-    return {"status": "ok", "loop_lag": loop_lag(seconds)}
+    return {"status": "ok", "loop_lag": loop_lag(seconds), "gc": gc_snapshot(seconds)}

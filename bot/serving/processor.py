@@ -41,7 +41,7 @@ from rasa.shared.core.trackers import DialogueStateTracker
 
 from bot.serving.graph_runner import SequentialGraphRunner
 from bot.serving.loop_lag import start_monitor
-from bot.serving import native_threads
+from bot.serving import gc_pauses, native_threads
 from bot.serving.inprocess_actions import InProcessAction, executor, inprocess_enabled
 from bot.serving.parse_cache import ParseCache, cache_size
 from bot.serving import patches
@@ -238,7 +238,8 @@ async def warm_up(agent: Optional[Agent], prepare: Optional[Callable[[], Any]] =
 def install_on_start(blueprint, prepare: Optional[Callable[[], Any]] = None) -> None:
     """Swap in our processor as soon as the server has loaded the model (also for calls of
     Rasa's HTTP API that come before any chat message), give it one BLAS thread
-    (native_threads.py), warm it up, and start measuring its event loop's lag (loop_lag.py)."""
+    (native_threads.py), warm it up, start measuring its event loop's lag (loop_lag.py) and
+    move its full garbage collections to quiet moments (gc_pauses.py)."""
 
     @blueprint.listener("after_server_start")
     async def _fast_processor(app, _loop) -> None:
@@ -250,3 +251,4 @@ def install_on_start(blueprint, prepare: Optional[Callable[[], Any]] = None) -> 
             await warm_up(agent, prepare)
         except Exception:  # a cold first message is slower, not wrong
             logger.exception("warm-up failed; the first messages will be slower")
+        gc_pauses.start(settings().gc_schedule)  # after the warm-up's garbage, before any user

@@ -177,11 +177,13 @@ class BurstPlan:
 
 
 def loop_lag_of(lag_url: Optional[str], seconds: float) -> Optional[Dict]:
-    """The server's event-loop lag over the last `seconds` (our health endpoint), or None."""
+    """The server's event-loop lag and full garbage collections over the last `seconds` (our
+    health endpoint), or None."""
     if not lag_url:
         return None
     try:
-        return requests.get(lag_url, params={"lag_window": f"{seconds:.1f}"}, timeout=10).json().get("loop_lag")
+        health = requests.get(lag_url, params={"lag_window": f"{seconds:.1f}"}, timeout=10).json()
+        return {**(health.get("loop_lag") or {}), "gc": health.get("gc")}
     except (requests.RequestException, ValueError, AttributeError):
         return None
 
@@ -199,7 +201,8 @@ def run_bursts(url: str, bot: str, kind: str, plan: BurstPlan, lag_url: Optional
             print(f"  {bot:<8} burst {users:>3} users, run {run}: {row['throughput_msg_s']} msg/s, p99 "
                   f"{row['all']['p99_ms']} ms (opening {row['opening']['p99_ms']}, steady {row['steady']['p99_ms']}), "
                   f"errors {row['errors']}, loop lag p99 {lag.get('p99_ms', '-')} ms max {lag.get('max_ms', '-')} ms, "
-                  f"load {row['load_avg_1m']}", flush=True)
+                  f"full GCs {(lag.get('gc') or {}).get('full_collections', '-')} "
+                  f"(longest {(lag.get('gc') or {}).get('full_max_ms', '-')} ms), load {row['load_avg_1m']}", flush=True)
     plan.rows.extend(rows)
     return rows
 
