@@ -150,7 +150,7 @@ def test_make_shell_runs_the_whole_hand_off_flow_quietly(tmp_path):
         since = term.mark()
         agent.take(second, "已为您处理好了")
         assert agent.post(second, "close", note="退款已到账").status_code == 200
-        asked = term.wait_for("请为本次人工服务打分", since, 30)
+        asked = term.wait_for("5 分", since, 30)  # the prompt, then its buttons (printed after the text)
         assert "已为您处理好了" in asked and "5 分" in asked
         term.say("5", "感谢您的评价")
         assert store.get(second)["rating"] == 5
