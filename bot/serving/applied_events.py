@@ -15,6 +15,7 @@ recomputed. Equivalence with Rasa's method: tests/test_applied_events.py.
 """
 from __future__ import annotations
 
+from itertools import islice
 from typing import Any, List, Tuple
 
 from rasa.shared.core.events import (ActionExecuted, ActionReverted, ActiveLoop, Restarted, SessionStarted,
@@ -34,7 +35,7 @@ def applied_events(self: DialogueStateTracker) -> List[Any]:
         seen, _, applied, loops = memo
         if count == seen:
             return list(applied)
-        fresh = [events[i] for i in range(seen, count)] if count - seen < 8 else list(events)[seen:]
+        fresh = list(islice(events, seen, count))
         if not any(isinstance(e, _RESETS) or loops and isinstance(e, ActionExecuted) and e.action_name in loops
                    for e in fresh):
             applied = applied + fresh
