@@ -65,8 +65,8 @@ class _SqliteFile:
         columns = ("sender_id", "type_name", "timestamp", "intent_name", "action_name", "data")
         self._insert = (f"INSERT INTO {table} ({', '.join(columns)}) "
                         f"VALUES ({', '.join(':' + c for c in columns)})")
-        self._newest = f"SELECT max(id) FROM {table} WHERE sender_id = ?"
-        self._written = f"SELECT max(id), count(id) FROM {table} WHERE sender_id = ? AND id > ?"
+        self._newest = f"SELECT max(id + 0) FROM {table} WHERE sender_id = ?"  # + 0: see newest_queries
+        self._written = f"SELECT max(id + 0), count(id) FROM {table} WHERE sender_id = ? AND id + 0 > ?"
 
     def _conn(self) -> sqlite3.Connection:
         conn = getattr(self._local, "conn", None)
@@ -112,6 +112,21 @@ class _SqliteFile:
         return newest
 
 
+def newest_queries(table: sa.Table) -> Tuple[Any, Any]:
+    """A conversation's newest event id, and (newest id, count) of its events after an id.
+
+    Written `max(id + 0)` and `id + 0 > :after` on purpose: for `max(id) ... WHERE sender_id = ?`
+    PostgreSQL may plan a backward walk of the primary key, filtering by sender, which for a new
+    conversation (no rows) reads the whole table. It does so whenever its statistics lag behind a
+    growing table, as in a peak-day burst: the query took seconds after a few hundred thousand
+    events and stalled every turn (docs/performance.md). `id + 0` is not the key, so the plan is
+    the sender_id index and a conversation's own rows, whatever the statistics."""
+    uid = table.c.id + sa.literal_column("0")
+    sender = table.c.sender_id == sa.bindparam("sender_id")
+    return (sa.select(sa.func.max(uid)).where(sender),
+            sa.select(sa.func.max(uid), sa.func.count(table.c.id)).where(sender, uid > sa.bindparam("after")))
+
+
 class CachedSQLTrackerStore(SQLTrackerStore):
     def __init__(self, *args: Any, cached_conversations: Optional[int] = None, **kwargs: Any) -> None:
         if not args:  # Rasa passes endpoints.yml's keys by name: a SQLite file is 0600 before it exists
@@ -126,9 +141,7 @@ class CachedSQLTrackerStore(SQLTrackerStore):
         self.cache_size = int(size)
         self._cache: "OrderedDict[str, _Entry]" = OrderedDict()
         table = self.SQLEvent.__table__
-        self._newest_sql = sa.select(sa.func.max(table.c.id)).where(table.c.sender_id == sa.bindparam("sender_id"))
-        self._written_sql = sa.select(sa.func.max(table.c.id), sa.func.count(table.c.id)).where(
-            table.c.sender_id == sa.bindparam("sender_id"), table.c.id > sa.bindparam("after"))
+        self._newest_sql, self._written_sql = newest_queries(table)
 
     def _use_pooled_sqlite(self) -> None:
         """Keep SQLite connections open (SQLAlchemy 1.4 reconnects per session for files) and
