@@ -76,3 +76,29 @@ def test_a_tracker_store_error_is_an_error_not_a_new_conversation():
         asyncio.run(store.get_or_create_tracker("u1"))
     with pytest.raises(ConnectionError):
         asyncio.run(store.save(DialogueStateTracker.from_events("u1", [])))
+
+
+def test_a_repeat_whose_first_copy_stopped_before_the_ticket_note_stores_it_once(sqlite_url):
+    """The instance died after Rasa stored the turn but before the relay noted it on the ticket:
+    the repeat notes it; a second repeat does not (bot/handoff/relay.py finish_repeat)."""
+    import asyncio
+
+    from bot.config import handoff_settings
+    from bot.faq.store import shared_store
+    from bot.handoff.relay import HandoffRelay
+    from bot.handoff.store import HandoffRequest, TicketStore
+
+    store = TicketStore(sqlite_url)
+    ticket, _ = store.open_ticket(HandoffRequest("u9", "rest", "contact_human", "refund", 0.9, ["退款没到账"]))
+    relay = HandoffRelay(store, shared_store().get(), handoff_settings())
+
+    def said():
+        return [m["text"] for m in store.transcript(ticket["number"]) if m["role"] == "user"]
+
+    turn = asyncio.run(relay.begin("u9", "订单号在截图里"))
+    assert turn.ticket and turn.ticket["number"] == ticket["number"]
+    for _ in range(2):
+        replies = asyncio.run(relay.finish_repeat(turn, "订单号在截图里"))
+        assert ticket["number"] in replies[0]["text"]
+        assert said().count("订单号在截图里") == 1
+    assert asyncio.run(relay.finish_repeat(asyncio.run(relay.begin("u10", "你好")), "你好")) == []

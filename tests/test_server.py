@@ -73,6 +73,34 @@ def test_human_requested(server):
     assert tickets[0]["reason"] == "contact_human"
 
 
+def test_a_message_to_the_agent_sent_again_with_its_id_is_on_the_ticket_once(server):
+    """A client (or nginx) resends a message with the same X-Request-ID: acknowledged again,
+    stored once on the ticket and once in the conversation."""
+    user = f"u-{uuid.uuid4()}"
+    chat(server, user, "帮我转接真人客服吧")
+    store = TicketStore(server["db_url"])
+    number = [t for t in store.queue() if t["conversation_id"] == user][0]["number"]
+    headers = {"X-Request-ID": uuid.uuid4().hex}
+    answers = []
+    for _ in range(3):
+        r = requests.post(f"{server['rasa']}/webhooks/rest/webhook", headers=headers, timeout=60,
+                          json={"sender": user, "message": "我的订单一直显示处理中"})
+        assert r.status_code == 200, r.text
+        answers.append(r.json())
+    assert number in texts(answers[0]) and texts(answers[1]) == texts(answers[2])
+    assert number in texts(answers[1])
+    said = [m["text"] for m in store.transcript(number) if m["role"] == "user"]
+    assert said.count("我的订单一直显示处理中") == 1
+    tracker = requests.get(f"{server['rasa']}/conversations/{user}/tracker", headers=api_headers(), timeout=30).json()
+    assert [e.get("text") for e in tracker["events"] if e["event"] == "user"].count("我的订单一直显示处理中") == 1
+    # a new id is a new message
+    r = requests.post(f"{server['rasa']}/webhooks/rest/webhook", headers={"X-Request-ID": uuid.uuid4().hex},
+                      json={"sender": user, "message": "我的订单一直显示处理中"}, timeout=60)
+    assert r.status_code == 200
+    said = [m["text"] for m in store.transcript(number) if m["role"] == "user"]
+    assert said.count("我的订单一直显示处理中") == 2
+
+
 def test_out_of_scope_is_declined_politely_without_a_ticket(server):
     user = f"u-{uuid.uuid4()}"
     replies = chat(server, user, "明天北京会下雨吗")

@@ -34,7 +34,7 @@ from bot.security.tokens import derived_key
 from bot.shared_state import shared_state
 from bot.serving.gc_pauses import note_activity
 from bot.serving.lock_store import LockClaim, claim_lock, holding_claim
-from bot.serving.processor import ensure_fast_processor
+from bot.serving.processor import ensure_fast_processor, was_repeated
 from bot.serving.turn_gate import one_turn
 from bot.config import handoff_settings
 from bot.topics import FAQ_TOPICS
@@ -156,8 +156,10 @@ async def _handle_message(
             events += [BotUttered(r["text"]) for r in turn.handled] + [ActionExecuted(ACTION_LISTEN_NAME)]
             await append_events(app, sender, events)
         else:
-            await on_new_message(UserMessage(text, output, sender, input_channel=channel, metadata=metadata,
-                                             message_id=message_id))
+            message = UserMessage(text, output, sender, input_channel=channel, metadata=metadata, message_id=message_id)
+            await on_new_message(message)
+            if was_repeated(message):  # sent again with the same id: answered from the tracker, noted once
+                return turn.earlier + await flow.finish_repeat(turn, text)
             if may_answer_while_queued(turn.ticket):
                 answered = await answer_while_queued(app, faq, text)
                 if answered:

@@ -149,6 +149,21 @@ class HandoffRelay:
                                 "metadata": {"from": "system"}})
         return replies + self._outbox(sender)
 
+    async def finish_repeat(self, turn: Turn, text: str) -> List[Reply]:
+        """For a message sent again with the same id (its turn is in the tracker): the
+        acknowledgement again, and the note on the ticket only if the first copy stopped before
+        storing it (the ticket's newest user message is not this one)."""
+        if not self._keeps_message(turn):
+            return []
+        return await asyncio.to_thread(self._finish_repeat, turn, text)
+
+    def _finish_repeat(self, turn: Turn, text: str) -> List[Reply]:
+        number = turn.ticket["number"]
+        said = [m["text"] for m in self.store.transcript(number) if m["role"] == "user"]
+        if not said or said[-1] != text:
+            self.store.add_message(number, "user", text)
+        return [{"text": self.faq.message("handoff_ack", ticket=number), "metadata": {"from": "system"}}]
+
 
 def may_answer_while_queued(ticket: Optional[Dict[str, Any]]) -> bool:
     """An active ticket nobody has claimed yet: the assistant may still answer what it knows."""

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import weakref
 from contextvars import ContextVar
 from typing import Any, Callable, Dict, List, Optional
 
@@ -52,6 +53,13 @@ logger = logging.getLogger(__name__)
 REPEAT_WINDOW = 200
 """How many of a conversation's latest events are searched for a repeated message id."""
 _checking: ContextVar[Optional[List[Optional[str]]]] = ContextVar("wallet_repeat_check", default=None)
+_repeated: "weakref.WeakSet[UserMessage]" = weakref.WeakSet()
+
+
+def was_repeated(message: UserMessage) -> bool:
+    """Whether `message` was answered from the tracker as a repeat (so the caller, e.g. the
+    hand-off relay, must not store it again either)."""
+    return message in _repeated
 
 
 class AlreadyAnswered(Exception):
@@ -108,6 +116,7 @@ class FastMessageProcessor(MessageProcessor):
         try:
             return await super().handle_message(message)
         except AlreadyAnswered as done:
+            _repeated.add(message)
             logger.info("message %s of %s was handled before: its answers sent again", message.message_id,
                         message.sender_id)
             await send_again(message.output_channel, message.sender_id, done.messages)
