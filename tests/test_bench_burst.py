@@ -37,6 +37,8 @@ class FakeRest:
             await asyncio.sleep(self.slow_delay if slow else self.delay)
             if body["message"] == "fail":
                 return web.json_response({"error": "boom"}, status=500)
+            if body["message"] == "yes":  # stock's bot answers some turns with nothing
+                return web.json_response([])
             return web.json_response([{"recipient_id": sender, "text": "好的"}])
         finally:
             self.in_flight[sender] -= 1
@@ -126,6 +128,22 @@ def test_failed_answers_are_errors_not_latencies(fake_server):
     assert all(r.text == "fail" and r.latency != r.latency for r in failed)  # NaN, left out
     assert summary["all"]["errors"] == 6
     assert all(s["text"] != "fail" for s in summary["all"]["slowest"])
+
+
+def test_an_empty_answer_counts_as_answered_for_stock_and_as_an_error_for_ours(fake_server):
+    """Stock `rasa init` answers "yes" outside its stories with `[]` (a valid 200); ours must
+    always say something. Both load generators use the same rule (load.outcome)."""
+    from bot.devtools.bench.load import run_load
+
+    url = fake_server(FakeRest())
+    result = asyncio.run(run_burst(url, users=8, messages=5, per_conversation=5, kind="stock"))
+    stock, yeses = result.summary(), [r for r in result.requests if r.text == "yes"]
+    assert stock["messages"] == 40 and stock["errors"] == 0 and stock["empty_answers"] == len(yeses) > 0
+    assert all(r.ok and r.empty and r.latency >= 0 for r in yeses)
+    ours = asyncio.run(run_load(url, 2, 0.3, lambda: ["你好", "yes"]))
+    assert ours.errors > 0 and ours.empty == 0 and ours.summary()["error_rate"] == pytest.approx(0.5, abs=0.05)
+    theirs = asyncio.run(run_load(url, 2, 0.3, lambda: ["hi", "yes"], empty_ok=True))
+    assert theirs.errors == 0 and theirs.empty == len(theirs.latencies) // 2 and theirs.summary()["empty_answers"] > 0
 
 
 def test_only_this_machine_is_benchmarked():

@@ -23,7 +23,7 @@ from typing import Callable, Dict, List, Optional, Sequence
 import aiohttp
 import requests
 
-from bot.devtools.bench.load import OUR_FAQ_QUESTIONS, OUR_OUT_OF_SCOPE, _loopback_only
+from bot.devtools.bench.load import OUR_FAQ_QUESTIONS, OUR_OUT_OF_SCOPE, _loopback_only, outcome
 
 OPENING_SECONDS = 1.0  # requests sent before this (after the release) are "the opening"
 SLOWEST = 5  # slowest requests listed per phase
@@ -38,6 +38,7 @@ class Request:
     sent_at: float  # seconds after the release
     latency: float  # seconds; NaN when it failed
     ok: bool
+    empty: bool = False  # answered with nothing (stock's bot; load.outcome)
 
 
 @dataclass
@@ -61,6 +62,7 @@ class BurstResult:
         """Whole run, opening second and steady state: counts, p50/p95/p99/max, slowest."""
         answered = sum(1 for r in self.requests if r.ok)
         out: Dict = {"users": self.users, "messages": len(self.requests), "errors": self.errors,
+                     "empty_answers": sum(1 for r in self.requests if r.empty),
                      "seconds": round(self.seconds, 2),
                      "throughput_msg_s": round(answered / self.seconds, 2) if self.seconds else 0.0}
         for name in ("all", "opening", "steady"):
@@ -128,19 +130,19 @@ def user_plan(make: Callable[[random.Random, int], List[str]], rng: random.Rando
 
 
 async def _user(session: aiohttp.ClientSession, url: str, user: int, plan: List[tuple],
-                release: asyncio.Event, clock: Dict[str, float], out: List[Request]) -> None:
+                release: asyncio.Event, clock: Dict[str, float], out: List[Request], empty_ok: bool) -> None:
     await release.wait()
     for index, (conversation, text) in enumerate(plan):
         start = time.perf_counter()
         try:
             async with session.post(url, json={"sender": conversation, "message": text}) as resp:
-                body = await resp.json(content_type=None)
-                ok = resp.status == 200 and isinstance(body, list) and len(body) > 0
+                got = outcome(resp.status, await resp.json(content_type=None), empty_ok)
         except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
-            ok = False
+            got = "error"
         end = time.perf_counter()
+        ok = got != "error"
         out.append(Request(user, index, conversation, text, start - clock["release"],
-                           end - start if ok else float("nan"), ok))
+                           end - start if ok else float("nan"), ok, got == "empty"))
 
 
 async def run_burst(url: str, users: int, messages: int = 20, per_conversation: int = 8,
@@ -154,7 +156,7 @@ async def run_burst(url: str, users: int, messages: int = 20, per_conversation: 
     release, clock = asyncio.Event(), {"release": 0.0}
     connector = aiohttp.TCPConnector(limit=users + 5)
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout), connector=connector) as session:
-        tasks = [asyncio.create_task(_user(session, url, i, plan, release, clock, result.requests))
+        tasks = [asyncio.create_task(_user(session, url, i, plan, release, clock, result.requests, kind == "stock"))
                  for i, plan in enumerate(plans)]
         await asyncio.sleep(0)  # every user is waiting at the barrier
         clock["release"] = time.perf_counter()
@@ -200,11 +202,16 @@ def run_bursts(url: str, bot: str, kind: str, plan: BurstPlan, lag_url: Optional
             lag = row["loop_lag"] or {}
             print(f"  {bot:<8} burst {users:>3} users, run {run}: {row['throughput_msg_s']} msg/s, p99 "
                   f"{row['all']['p99_ms']} ms (opening {row['opening']['p99_ms']}, steady {row['steady']['p99_ms']}), "
-                  f"errors {row['errors']}, loop lag p99 {lag.get('p99_ms', '-')} ms max {lag.get('max_ms', '-')} ms, "
+                  f"errors {row['errors']}{empty_note(row)}, loop lag p99 {lag.get('p99_ms', '-')} ms max {lag.get('max_ms', '-')} ms, "
                   f"full GCs {(lag.get('gc') or {}).get('full_collections', '-')} "
                   f"(longest {(lag.get('gc') or {}).get('full_max_ms', '-')} ms), load {row['load_avg_1m']}", flush=True)
     plan.rows.extend(rows)
     return rows
+
+
+def empty_note(row: Dict) -> str:
+    """', N empty answers' for a bot that answered some turns with nothing (stock), else ''."""
+    return f", {row['empty_answers']} empty answers" if row.get("empty_answers") else ""
 
 
 def format_rows(rows: List[Dict]) -> List[str]:

@@ -26,6 +26,7 @@ class LoadResult:
     seconds: float
     latencies: List[float] = field(default_factory=list)
     errors: int = 0
+    empty: int = 0  # answered with an empty list, counted as answered (stock's bot only, see outcome)
 
     @property
     def messages(self) -> int:
@@ -46,7 +47,20 @@ class LoadResult:
             "p95_ms": round(self.percentile(95) * 1000, 1),
             "p99_ms": round(self.percentile(99) * 1000, 1),
             "error_rate": round(self.errors / self.messages, 4) if self.messages else 0.0,
+            "empty_answers": self.empty,
         }
+
+
+def outcome(status: int, body: object, empty_ok: bool) -> str:
+    """'answered', 'empty' or 'error'. Stock `rasa init` answers some turns with nothing (e.g.
+    "yes" where no story goes on: the policy predicts action_listen), a valid 200 with `[]`:
+    `empty_ok` counts that as answered. Our assistant always says something, so for it an empty
+    answer is an error."""
+    if status != 200 or not isinstance(body, list):
+        return "error"
+    if body:
+        return "answered"
+    return "empty" if empty_ok else "error"
 
 
 def _loopback_only(url: str) -> None:
@@ -56,7 +70,7 @@ def _loopback_only(url: str) -> None:
 
 
 async def _user(session: aiohttp.ClientSession, url: str, scripts: Callable[[], Script],
-                deadline: float, result: LoadResult) -> None:
+                deadline: float, result: LoadResult, empty_ok: bool = False) -> None:
     while time.monotonic() < deadline:
         sender = f"bench-{uuid.uuid4().hex[:12]}"
         for text in scripts():
@@ -65,17 +79,18 @@ async def _user(session: aiohttp.ClientSession, url: str, scripts: Callable[[], 
             start = time.perf_counter()
             try:
                 async with session.post(url, json={"sender": sender, "message": text}) as resp:
-                    body = await resp.json(content_type=None)
-                    ok = resp.status == 200 and isinstance(body, list) and len(body) > 0
+                    got = outcome(resp.status, await resp.json(content_type=None), empty_ok)
             except (aiohttp.ClientError, asyncio.TimeoutError, ValueError):
-                ok = False
-            if ok:
-                result.latencies.append(time.perf_counter() - start)
-            else:
+                got = "error"
+            if got == "error":
                 result.errors += 1
+            else:
+                result.latencies.append(time.perf_counter() - start)
+                result.empty += got == "empty"
 
 
-async def run_load(url: str, users: int, seconds: float, scripts: Callable[[], Script]) -> LoadResult:
+async def run_load(url: str, users: int, seconds: float, scripts: Callable[[], Script],
+                   empty_ok: bool = False) -> LoadResult:
     _loopback_only(url)
     result = LoadResult(users=users, seconds=seconds)
     timeout = aiohttp.ClientTimeout(total=30)
@@ -83,7 +98,7 @@ async def run_load(url: str, users: int, seconds: float, scripts: Callable[[], S
     async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
         started = time.monotonic()
         deadline = started + seconds
-        await asyncio.gather(*(_user(session, url, scripts, deadline, result) for _ in range(users)))
+        await asyncio.gather(*(_user(session, url, scripts, deadline, result, empty_ok) for _ in range(users)))
         result.seconds = time.monotonic() - started
     return result
 

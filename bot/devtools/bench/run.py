@@ -56,7 +56,8 @@ def _measure(url: str, bot: str, kind: str, levels: List[int], seconds: float, p
     rows = []
     asyncio.run(run_load(f"{url}/webhooks/rest/webhook", WARMUP[0], WARMUP[1], scripts_for(kind, seed=1)))
     for users in levels:
-        result = asyncio.run(run_load(f"{url}/webhooks/rest/webhook", users, seconds, scripts_for(kind)))
+        result = asyncio.run(run_load(f"{url}/webhooks/rest/webhook", users, seconds, scripts_for(kind),
+                                      empty_ok=kind == "stock"))
         rows.append({"bot": bot, **result.summary(), "peak_rss_mb": process_tree_peak_rss_mb(pid),
                      "startup_s": startup_s})
         print(f"  {bot:<8} {users:>3} users: {rows[-1]}", flush=True)
@@ -212,11 +213,20 @@ def sizing(row: Dict, cores: int = 16) -> Dict:
 
 
 def plot(rows: List[Dict], out: Path) -> None:
-    import matplotlib
+    import warnings
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    with warnings.catch_warnings():  # matplotlib's use of older pyparsing names: noise in the report
+        warnings.simplefilter("ignore")
+        import matplotlib
 
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _draw(plt, rows, out)
+
+
+def _draw(plt, rows: List[Dict], out: Path) -> None:
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for bot in sorted({r["bot"] for r in rows if not r["bot"].startswith("scale")}):
         mine = [r for r in rows if r["bot"] == bot]
