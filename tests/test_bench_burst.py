@@ -143,7 +143,9 @@ def test_an_empty_answer_counts_as_answered_for_stock_and_as_an_error_for_ours(f
     ours = asyncio.run(run_load(url, 2, 0.3, lambda: ["你好", "yes"]))
     assert ours.errors > 0 and ours.empty == 0 and ours.summary()["error_rate"] == pytest.approx(0.5, abs=0.05)
     theirs = asyncio.run(run_load(url, 2, 0.3, lambda: ["hi", "yes"], empty_ok=True))
-    assert theirs.errors == 0 and theirs.empty == len(theirs.latencies) // 2 and theirs.summary()["empty_answers"] > 0
+    # every "yes" is empty; each of the 2 users may be stopped by the deadline between "hi" and "yes"
+    assert theirs.errors == 0 and theirs.summary()["empty_answers"] == theirs.empty > 0
+    assert len(theirs.latencies) // 2 - 2 <= theirs.empty <= len(theirs.latencies) // 2 + 1
 
 
 def test_only_this_machine_is_benchmarked():
