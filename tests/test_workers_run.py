@@ -102,8 +102,8 @@ def _answers(base: str) -> Dict[str, List[str]]:
     for question in QUESTIONS:
         reply = _rest(base, f"same-{uuid.uuid4().hex[:10]}", question)
         assert reply.status_code == 200, reply.text
-        # ticket numbers and queue positions differ from one hand-off to the next
-        out[question] = [re.sub(r"T\d[\w-]*|\d+(?= ?位)", "#", m.get("text", "")) for m in reply.json()]
+        # ticket numbers, queue positions and the wait they predict differ from one hand-off to the next
+        out[question] = [re.sub(r"T\d[\w-]*|\d+(?= ?位)|\d+(?= ?分钟)", "#", m.get("text", "")) for m in reply.json()]
     return out
 
 
