@@ -145,8 +145,7 @@ class HandoffRelay:
                 replies.append({"text": self.faq.message("queued_answer_note", ahead=ahead, ticket=number),
                                 "metadata": {"from": "system"}})
             else:
-                replies.append({"text": self.faq.message("handoff_ack", ticket=number),
-                                "metadata": {"from": "system"}})
+                replies.append(self._acknowledgement(number))
         return replies + self._outbox(sender)
 
     async def finish_repeat(self, turn: Turn, text: str) -> List[Reply]:
@@ -162,7 +161,11 @@ class HandoffRelay:
         said = [m["text"] for m in self.store.transcript(number) if m["role"] == "user"]
         if not said or said[-1] != text:
             self.store.add_message(number, "user", text)
-        return [{"text": self.faq.message("handoff_ack", ticket=number), "metadata": {"from": "system"}}]
+        return [self._acknowledgement(number)]
+
+    def _acknowledgement(self, number: str) -> Reply:
+        """"Your message is on ticket …": what a message kept for the agent is answered with."""
+        return {"text": self.faq.message("handoff_ack", ticket=number), "metadata": {"from": "system"}}
 
 
 def may_answer_while_queued(ticket: Optional[Dict[str, Any]]) -> bool:

@@ -221,8 +221,7 @@ def plot(rows: List[Dict], out: Path) -> None:
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+
         _draw(plt, rows, out)
 
 
